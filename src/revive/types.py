@@ -1,0 +1,99 @@
+"""The one image type that flows through revive.
+
+Pixels are always float32, HxWxC with C = 3 (RGB) or 1 (gray), values in [0, 1]. Alpha, when
+present, is a separate straight (unpremultiplied) HxW float32 plane. Everything that knows about
+BGR, PIL modes, bit depths or metadata containers lives in :mod:`revive.imageio`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """Where an image came from and what must travel with it into the output."""
+
+    bit_depth: int = 8  # 8 or 16 (per channel) in the source file
+    icc_profile: bytes | None = None
+    exif: bytes | None = None  # raw EXIF block; orientation is already applied to the pixels
+    dpi: tuple[float, float] | None = None
+    source_format: str | None = None  # "PNG", "JPEG", ...
+    source_path: Path | None = None
+    notes: tuple[str, ...] = ()  # conversions made on reading, e.g. "CMYK converted to RGB"
+    jpeg_quantization: tuple[tuple[int, ...], ...] | None = None  # tables of a JPEG source
+
+
+@dataclass(frozen=True)
+class Photo:
+    """Pixels, alpha and provenance. Immutable: stages return new photos."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    meta: ImageMeta = field(default_factory=ImageMeta)
+
+    def __post_init__(self) -> None:
+        p = self.pixels
+        if p.ndim != 3 or p.shape[2] not in (1, 3) or p.dtype != np.float32:
+            raise ValueError(f"Photo pixels must be float32 HxWx1 or HxWx3, got {p.dtype} {p.shape}")
+        if self.alpha is not None and self.alpha.shape != p.shape[:2]:
+            raise ValueError(f"alpha shape {self.alpha.shape} does not match pixels {p.shape[:2]}")
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.shape[2] == 1
+
+    def rgb(self) -> np.ndarray:
+        """Pixels as HxWx3 (gray is repeated), for models that want colour."""
+        return np.repeat(self.pixels, 3, axis=2) if self.is_gray else self.pixels
+
+    def evolve(self, **changes: object) -> Photo:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, meta: ImageMeta | None = None) -> Photo:
+        """Wrap a numpy image: uint8/uint16/float, HxW, HxWx1, HxWx3 or HxWx4 (RGBA)."""
+        a = np.asarray(array)
+        if a.dtype == np.uint8:
+            f = a.astype(np.float32) / 255.0
+            depth = 8
+        elif a.dtype == np.uint16:
+            f = a.astype(np.float32) / 65535.0
+            depth = 16
+        elif np.issubdtype(a.dtype, np.floating):
+            f = np.clip(a.astype(np.float32), 0.0, 1.0)
+            depth = 8
+        else:
+            raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0,1]")
+        if f.ndim == 2:
+            f = f[:, :, None]
+        if f.ndim != 3 or f.shape[2] not in (1, 2, 3, 4):
+            raise ValueError(f"unsupported array shape {a.shape}; use HxW, HxWx3 or HxWx4")
+        alpha = None
+        if f.shape[2] in (2, 4):
+            alpha = np.ascontiguousarray(f[:, :, -1])
+            f = f[:, :, :-1]
+        m = meta or ImageMeta(bit_depth=depth)
+        return cls(np.ascontiguousarray(f), alpha, m)
+
+    def to_array(self, dtype: type = np.float32) -> np.ndarray:
+        """Back to numpy: HxWx3/HxWx4 (or HxW gray), float32 in [0,1], uint8 or uint16."""
+        p = self.pixels[:, :, 0] if self.is_gray and self.alpha is None else self.pixels
+        if self.alpha is not None:
+            p = np.concatenate([self.pixels, self.alpha[:, :, None]], axis=2)
+        if dtype == np.uint8:
+            return np.round(np.clip(p, 0, 1) * 255.0).astype(np.uint8)
+        if dtype == np.uint16:
+            return np.round(np.clip(p, 0, 1) * 65535.0).astype(np.uint16)
+        return p.astype(np.float32, copy=False)
