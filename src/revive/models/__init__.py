@@ -1,0 +1,31 @@
+"""Model specs, the built-in catalog, the registry, the store and the runtime loaders."""
+
+from __future__ import annotations
+
+from .catalog import BUILTIN_MODELS, DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL
+from .registry import ModelRegistry
+from .spec import ImageModel, ModelFile, ModelSource, ModelSpec
+from .store import ModelStore
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_ANIME_MODEL",
+    "DEFAULT_UPSCALE_MODEL",
+    "ImageModel",
+    "ModelFile",
+    "ModelRegistry",
+    "ModelSource",
+    "ModelSpec",
+    "ModelStore",
+    "default_registry",
+]
+
+
+def default_registry(store: ModelStore | None = None) -> ModelRegistry:
+    """The catalog plus the models the user imported into the store."""
+    registry = ModelRegistry(BUILTIN_MODELS)
+    store = store or ModelStore()
+    imported = getattr(store, "imported_specs", None)
+    if imported is not None:
+        registry.add_all(s for s in imported() if s.name not in registry)
+    return registry
