@@ -1,0 +1,30 @@
+"""The root Typer app; each sub-command lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="revive",
+    help="Local, private AI photo enhancer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module below defines `register(app)`; listed here, imported explicitly (no scanning).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"revive.cli.{name}").register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()
