@@ -17,7 +17,8 @@ exit code; the library itself never prints or exits.
     │   ├── ChecksumMismatch      a file's sha256 differs from the manifest
     │   └── DownloadError         a model could not be fetched (offline, HTTP error)
     ├── RuntimeUnavailable        a runtime or device is missing (torch not installed, no GPU)
-    └── OutOfMemory               a tile did not fit; the tiling engine halves and retries
+    ├── OutOfMemory               a tile did not fit; the tiling engine halves and retries
+    └── Cancelled                 the caller asked to stop (checked between tiles)
 """
 
 from __future__ import annotations
@@ -77,3 +78,7 @@ class RuntimeUnavailable(ReviveError):
 
 class OutOfMemory(ReviveError, MemoryError):
     pass
+
+
+class Cancelled(ReviveError):
+    """The caller asked to stop; raised between tiles."""

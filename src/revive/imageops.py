@@ -1,0 +1,54 @@
+"""Small pure pixel operations shared by stages: resampling and alpha-edge colour bleeding."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """High-quality resample of an HxW or HxWxC float32 image to ``width``×``height``.
+
+    Area averaging when shrinking (no aliasing), Lanczos when enlarging; clipped to [0, 1].
+    """
+    h, w = pixels.shape[:2]
+    if (w, h) == (width, height):
+        return pixels
+    shrinking = width <= w and height <= h
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4
+    out = cv2.resize(pixels, (width, height), interpolation=interpolation)
+    if pixels.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def bleed_colour_under_alpha(rgb: np.ndarray, alpha: np.ndarray, threshold: float = 1 / 255) -> np.ndarray:
+    """Fill the colour of (nearly) transparent pixels from their opaque neighbours.
+
+    Editors often store black under transparent pixels; a model or resampler would smear that
+    black into the visible edge (dark fringes). A push–pull pyramid of alpha-weighted colour gives
+    every hidden pixel the colour of the nearest visible ones and leaves visible pixels untouched.
+    """
+    hidden = alpha <= threshold
+    if not hidden.any() or hidden.all():
+        return rgb
+    weight = (~hidden).astype(np.float32)
+    levels: list[tuple[np.ndarray, np.ndarray]] = []
+    colour, w = rgb * weight[:, :, None], weight
+    while min(colour.shape[:2]) > 1:
+        levels.append((colour, w))
+        colour = cv2.pyrDown(colour) if colour.shape[2] <= 4 else colour[::2, ::2]
+        w = cv2.pyrDown(w)
+        if colour.ndim == 2:
+            colour = colour[:, :, None]
+    filled = colour / np.maximum(w, 1e-8)[..., None]
+    for colour, w in reversed(levels):
+        up = cv2.resize(filled, (colour.shape[1], colour.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if up.ndim == 2:
+            up = up[:, :, None]
+        known = colour / np.maximum(w, 1e-8)[..., None]
+        mix = np.clip(w * 4.0, 0.0, 1.0)[..., None]  # trust this level where it has support
+        filled = known * mix + up * (1.0 - mix)
+    out = rgb.copy()
+    out[hidden] = np.clip(filled[hidden], 0.0, 1.0)
+    return out

@@ -1,0 +1,58 @@
+"""Loading models by name with a small cache, and choosing devices and threads."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections import OrderedDict
+
+from .models import ImageModel, ModelRegistry, ModelStore, default_registry
+from .models.loaders import LoadOptions, get_loader
+
+
+class ModelRuntime:
+    """Turns model names into loaded models; keeps the last few warm."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry | None = None,
+        store: ModelStore | None = None,
+        options: LoadOptions | None = None,
+        cache_size: int = 2,
+    ) -> None:
+        self.store = store or ModelStore()
+        self.registry = registry or default_registry(self.store)
+        self.options = options or LoadOptions()
+        self._cache: OrderedDict[tuple[str, LoadOptions], ImageModel] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def load(self, name: str, options: LoadOptions | None = None) -> ImageModel:
+        options = options or self.options
+        key = (name, options)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            spec = self.registry.get(name)
+            paths = self.store.locate(spec)
+            model = get_loader(spec.runtime)(spec, paths, options)
+            self._cache[key] = model
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return model
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+        gc.collect()
+        empty_cache = getattr(_torch_cuda(), "empty_cache", None)
+        if empty_cache is not None:
+            empty_cache()
+
+
+def _torch_cuda() -> object | None:
+    import sys
+
+    torch = sys.modules.get("torch")  # only if something already imported it
+    return getattr(torch, "cuda", None) if torch is not None else None
