@@ -1,0 +1,95 @@
+"""`revive upscale`: super-resolution of files and folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InvalidParameter, ReviveError
+from .common import EXIT_FAILED, EXIT_OK, TileProgress, error_line, fail, note_line, out_console, print_json
+
+
+def _parse_tile(value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        tile = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected 'auto' or a number of pixels, got {value!r}") from None
+    if tile < 8:
+        raise typer.BadParameter(f"tile must be at least 8 pixels, got {tile}")
+    return tile
+
+
+def upscale(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (see 'revive models list').")] = None,  # noqa: UP045
+    scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Any positive factor; default: the model's own.")] = None,  # noqa: UP045
+    tile: Annotated[str, typer.Option(help="Tile size in pixels, or 'auto' (from free memory).")] = "auto",
+    tile_overlap: Annotated[int, typer.Option(min=0, max=256, help="Context pixels each tile borrows from its neighbours.")] = 24,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all cores).")] = None,  # noqa: UP045
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu (or cuda:N / mps with torch models).")] = "auto",
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp or tiff.")] = None,  # noqa: UP045
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")] = None,  # noqa: UP045
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels (decompression bombs).")] = 100_000_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary lines.")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON summary line per output.")] = False,
+) -> None:
+    """Upscale photos with a super-resolution model (default: the embedded Real-ESRGAN x4plus)."""
+    from .. import api
+    from ..models.loaders import LoadOptions
+    from ..outputs import expand_inputs, plan_outputs, suffix_tag
+    from ..stages.upscale import UpscaleParams
+
+    if format is not None:
+        format = format.lower().replace("jpeg", "jpg").replace("tif", "tiff").replace("tifff", "tiff")
+    try:
+        params = UpscaleParams(**api._upscale_kwargs(model, scale, _parse_tile(tile), tile_overlap))
+        runtime = api.default_runtime()
+        spec = runtime.registry.get(params.model)
+        sources, many = expand_inputs(inputs)
+        if not sources:
+            raise InvalidParameter("no image files found in the given folder(s)")
+        output_is_dir = many or (output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))))
+        plans = plan_outputs(sources, output, output_is_dir=output_is_dir, format=format,
+                             tag=suffix_tag(params.scale, spec.scale))
+    except ReviveError as err:
+        raise fail(err) from err
+
+    load = LoadOptions(device=device, threads=threads)
+    progress = TileProgress(enabled=not quiet and not json_lines)
+    failures = 0
+    try:
+        for plan in plans:
+            progress.start_file(plan.source.name)
+            try:
+                result = api.upscale_file(
+                    plan.source, plan.target, params=params, load=load, format=plan.format, quality=quality,
+                    overwrite=overwrite, max_pixels=max_pixels, runtime=runtime, progress=progress,
+                )
+            except ReviveError as err:
+                failures += 1
+                progress.close()
+                error_line(str(err), plan.source)
+                if json_lines:
+                    print_json({"input": str(plan.source), "error": str(err)})
+                continue
+            progress.close()
+            if json_lines:
+                print_json(result.to_dict())
+            elif not quiet:
+                for note in result.notes:
+                    note_line(f"{plan.source}: {note}")
+                w, h = result.output_size
+                out_console.print(f"{result.input} → {result.output}  ({w}×{h}, {result.seconds:.1f} s)")
+    finally:
+        progress.close()
+    raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(no_args_is_help=True)(upscale)

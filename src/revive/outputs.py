@@ -1,0 +1,109 @@
+"""Where each output goes: pure naming rules shared by the CLI and batch jobs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidParameter
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif"})
+# Output format when the user asks for none: keep the input's own when revive can write it.
+_WRITABLE = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+_EXTENSION = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    source: Path
+    target: Path
+    format: str
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
+    """Files to process, and whether the inputs name several files (so the output is a folder).
+
+    A folder contributes its image files (sorted, hidden ones skipped); a missing path is kept so
+    that it is reported as a failure with the rest still running.
+    """
+    files: list[Path] = []
+    many = False
+    given = [Path(p) for p in inputs]
+    for path in given:
+        if path.is_dir():
+            many = True
+            files.extend(
+                sorted(p for p in path.iterdir()
+                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+            )
+        else:
+            files.append(path)
+    return files, many or len(given) > 1
+
+
+def suffix_tag(scale: float | None, native: int) -> str:
+    value = native if scale is None else scale
+    return f"x{value:g}"
+
+
+def plan_outputs(
+    sources: Sequence[Path],
+    output: Path | None,
+    *,
+    output_is_dir: bool,
+    format: str | None,
+    tag: str,
+) -> list[OutputPlan]:
+    """Pair each source with a target path; names within one job never collide."""
+    if format is not None and format not in _EXTENSION:
+        raise InvalidParameter(f"unknown output format {format!r}; use one of {', '.join(_EXTENSION)}")
+    plans: list[OutputPlan] = []
+    taken: set[Path] = set()
+    for source in sources:
+        if output is not None and not output_is_dir:
+            target = output
+            fmt = format or _WRITABLE.get(target.suffix.lower())
+            if fmt is None:
+                raise InvalidParameter(
+                    f"{target}: unknown output format {target.suffix or '(no extension)'!r}; "
+                    f"use one of {', '.join(_EXTENSION)} or pass --format"
+                )
+            if format is not None and _WRITABLE.get(target.suffix.lower()) != format:
+                target = target.with_suffix(_EXTENSION[format])
+        else:
+            fmt = format or _WRITABLE.get(source.suffix.lower(), "png")
+            folder = output if output is not None else source.parent
+            target = folder / f"{source.stem}_{tag}{_EXTENSION[fmt]}"
+        target = _unique(target, taken)
+        taken.add(target)
+        plans.append(OutputPlan(source, target, fmt))
+    return plans
+
+
+def _unique(target: Path, taken: set[Path]) -> Path:
+    candidate, n = target, 1
+    while candidate in taken:
+        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+        n += 1
+    return candidate
+
+
+def check_target(target: Path, *, overwrite: bool, protect: Sequence[Path] = ()) -> None:
+    """Refuse early (before any slow work) an output that would overwrite an input or an existing file."""
+    from .errors import ImageWriteError, OutputExists
+
+    resolved = target.resolve()
+    if any(resolved == Path(p).resolve() for p in protect):
+        raise OutputExists(f"{target}: the output would overwrite the input; choose another output path")
+    if target.exists() and not overwrite:
+        raise OutputExists(f"{target}: already exists; pass --overwrite to replace it or choose another path")
+    folder = target.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ImageWriteError(f"{target}: cannot create the output folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK):
+        raise ImageWriteError(f"{target}: the output folder {existing} is not writable")
