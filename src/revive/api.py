@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import imageio
+from .imageio import DEFAULT_MAX_PIXELS
 from .models.loaders import LoadOptions
 from .outputs import check_target
 from .runtime import ModelRuntime
@@ -23,13 +24,10 @@ from .types import Photo
 ImageT = TypeVar("ImageT")
 
 
-def imageio_default_max_pixels() -> int:
-    return 100_000_000
-
 __all__ = ["UpscaleResult", "default_runtime", "read", "upscale", "upscale_file", "write"]
 
 
-def read(path: str | os.PathLike[str], *, max_pixels: int | None = imageio_default_max_pixels()) -> Photo:
+def read(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Photo:
     """Read an image file into a Photo (EXIF orientation applied, metadata kept)."""
     return imageio.read(path, max_pixels=max_pixels)
 
@@ -136,7 +134,7 @@ def upscale_file(
     format: str | None = None,
     quality: int | None = None,
     overwrite: bool = False,
-    max_pixels: int | None = imageio_default_max_pixels(),
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     runtime: ModelRuntime | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
