@@ -1,0 +1,161 @@
+"""Metadata that travels with the pixels: EXIF (orientation, pixel sizes), ICC colour space, DPI."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image, TiffImagePlugin
+
+ORIENTATION = 0x0112
+EXIF_IFD = 0x8769
+GPS_IFD = 0x8825
+INTEROP_IFD = 0xA005
+PIXEL_X, PIXEL_Y = 0xA002, 0xA003
+EXIF_PREFIX = b"Exif\x00\x00"
+
+# IFD0 tags that describe the photo rather than the file layout; only these move between containers.
+DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, ORIENTATION, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298)
+
+
+def with_exif_prefix(raw: bytes | None) -> bytes | None:
+    """EXIF as revive keeps it: the APP1 form, starting with "Exif\\0\\0" (PNG's eXIf chunk lacks it)."""
+    if not raw:
+        return None
+    return raw if raw.startswith(EXIF_PREFIX) else EXIF_PREFIX + raw
+
+
+def parse_exif(raw: bytes | None) -> Image.Exif | None:
+    """A Pillow Exif object from a raw block (with or without the "Exif\\0\\0" prefix), None if unusable."""
+    if not raw:
+        return None
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+        exif.get_ifd(EXIF_IFD)  # parses the sub-IFD now, so a broken one fails here
+    except Exception:
+        return None
+    return exif
+
+
+def orientation_of(exif: Image.Exif | None) -> int:
+    value = exif.get(ORIENTATION, 1) if exif is not None else 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels (HxW or HxWxC) into the upright image the EXIF orientation describes."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: a.swapaxes(0, 1)[::-1],
+    }
+    return np.ascontiguousarray(ops[orientation](arr))
+
+
+def exif_from_tiff(exif: Image.Exif) -> bytes | None:
+    """A TIFF's photo-describing tags (IFD0 subset, Exif and GPS IFDs) as a standalone EXIF block."""
+    out = Image.Exif()
+    for tag in DESCRIPTIVE_TAGS:
+        if tag in exif:
+            out[tag] = exif[tag]
+    if str(out.get(0x010E, "")).lstrip().startswith(("{", "<", "ImageJ=")):
+        del out[0x010E]  # tifffile/ImageJ/OME layout metadata, not a description of the photo
+    for tag in (EXIF_IFD, GPS_IFD):
+        sub = _sub_ifd(exif, tag)
+        if sub:
+            out[tag] = sub
+    if not len(out):
+        return None
+    try:
+        return out.tobytes()
+    except Exception:
+        return None
+
+
+def exif_for_output(raw: bytes | None, width: int, height: int) -> Image.Exif | None:
+    """The EXIF to write: orientation reset to 1 (pixels are upright) and pixel sizes updated."""
+    exif = parse_exif(raw)
+    if exif is None:
+        return None
+    if ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    if EXIF_IFD in exif:
+        sub = exif.get_ifd(EXIF_IFD)
+        if PIXEL_X in sub or PIXEL_Y in sub:
+            sub[PIXEL_X], sub[PIXEL_Y] = width, height
+    try:
+        exif.tobytes()
+    except Exception:
+        return None
+    return exif
+
+
+def tiff_extra_ifd(exif: Image.Exif) -> TiffImagePlugin.ImageFileDirectory_v2:
+    """The descriptive IFD0 tags and Exif/GPS sub-IFDs of ``exif``, as a little-endian TIFF directory."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=b"II*\x00\x08\x00\x00\x00")
+    for tag in DESCRIPTIVE_TAGS:
+        if tag in exif:
+            ifd[tag] = exif[tag]
+    for tag in (EXIF_IFD, GPS_IFD):
+        sub = _sub_ifd(exif, tag)
+        if sub:
+            ifd[tag] = sub
+    return ifd
+
+
+def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
+    """A sub-IFD as a dict, its Interop pointer replaced by the Interop tags (an offset would dangle)."""
+    if tag not in exif:
+        return {}
+    try:
+        sub: dict[int, Any] = dict(exif.get_ifd(tag))
+        if INTEROP_IFD in sub:
+            interop = exif.get_ifd(INTEROP_IFD)
+            if interop:
+                sub[INTEROP_IFD] = dict(interop)
+            else:
+                del sub[INTEROP_IFD]
+    except Exception:
+        return {}
+    return sub
+
+
+def icc_color_space(icc: bytes | None) -> str | None:
+    """The data colour space an ICC profile describes: "RGB", "GRAY", "CMYK", "Lab"… (None if unreadable)."""
+    if not icc or len(icc) < 20:
+        return None
+    return icc[16:20].decode("ascii", "replace").strip() or None
+
+
+def clean_dpi(value: object) -> tuple[float, float] | None:
+    try:
+        x, y = (float(v) for v in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)) or x <= 0 or y <= 0:
+        return None
+    # PNG stores pixels per metre: 300 dpi comes back as 299.9994, so snap what is within rounding
+    return (_snap(x), _snap(y))
+
+
+def _snap(v: float) -> float:
+    return float(round(v)) if abs(v - round(v)) < 0.005 else v
+
+
+def jpeg_dpi(info: dict[str, Any], exif: Image.Exif | None) -> tuple[float, float] | None:
+    """JPEG DPI from the JFIF density, else EXIF resolution; never Pillow's invented 72."""
+    unit, density = info.get("jfif_unit"), info.get("jfif_density")
+    if unit in (1, 2) and density:
+        scale = 2.54 if unit == 2 else 1.0
+        return clean_dpi((density[0] * scale, density[1] * scale))
+    if exif is not None and 0x011A in exif and 0x011B in exif:
+        scale = 2.54 if exif.get(0x0128, 2) == 3 else 1.0
+        return clean_dpi((float(exif[0x011A]) * scale, float(exif[0x011B]) * scale))
+    return None

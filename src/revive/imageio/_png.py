@@ -1,0 +1,125 @@
+"""PNG at the chunk level: structure checks, 16-bit pixels through OpenCV, metadata chunks by hand.
+
+Pillow reads 16-bit colour PNGs as 8-bit, so 16-bit PNGs are decoded and encoded with OpenCV;
+OpenCV writes no metadata, so iCCP, pHYs and eXIf chunks are inserted here (CRC via zlib).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GRAY, RGB, PALETTE, GRAY_ALPHA, RGB_ALPHA = 0, 2, 3, 4, 6
+
+
+class PngStructureError(ValueError):
+    """The chunk structure is broken; ``truncated`` tells whether the data simply ends early."""
+
+    def __init__(self, message: str, truncated: bool) -> None:
+        super().__init__(message)
+        self.truncated = truncated
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    width: int
+    height: int
+    bit_depth: int
+    color_type: int
+    exif: bytes | None  # eXIf payload (a bare TIFF block), wherever the chunk sits
+
+
+def check_structure(data: bytes) -> PngHeader:
+    """Walk the chunks (no decoding): the header, or PngStructureError if the file is cut or broken."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise PngStructureError("PNG header is missing or cut", truncated=len(data) < 33)
+    width, height, depth, ctype = struct.unpack(">IIBB", data[16:26])
+    pos, seen_idat, exif = 8, False, None
+    while True:
+        if pos + 12 > len(data):
+            raise PngStructureError("PNG data ends early", truncated=True)
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if length > 0x7FFFFFFF or not kind.isalpha():
+            raise PngStructureError(f"PNG chunk at byte {pos} is garbled", truncated=False)
+        end = pos + 12 + length
+        if end > len(data):
+            raise PngStructureError("PNG data ends early", truncated=True)
+        if kind == b"IDAT":
+            seen_idat = True
+        elif kind == b"eXIf":
+            exif = data[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            break
+        pos = end
+    if not seen_idat:
+        raise PngStructureError("PNG has no image data (IDAT)", truncated=False)
+    return PngHeader(width, height, depth, ctype, exif)
+
+
+def decode16(data: bytes, header: PngHeader) -> np.ndarray:
+    """A 16-bit PNG as uint16 HxW, HxWx2 (gray+alpha), HxWx3 (RGB) or HxWx4 (RGBA)."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ValueError("OpenCV could not decode the 16-bit PNG data")
+    if arr.dtype != np.uint16:
+        raise ValueError(f"expected 16-bit samples, OpenCV gave {arr.dtype}")
+    if arr.ndim == 2:
+        return arr
+    if header.color_type in (GRAY, GRAY_ALPHA):  # OpenCV expands gray+alpha (or gray+tRNS) to BGRA
+        return np.ascontiguousarray(arr[:, :, [0, 3]] if arr.shape[2] == 4 else arr[:, :, 0])
+    order = [2, 1, 0, 3] if arr.shape[2] == 4 else [2, 1, 0]
+    return np.ascontiguousarray(arr[:, :, order])
+
+
+def encode16(arr: np.ndarray, level: int) -> bytes:
+    """uint16 HxW/HxWx2/HxWx3/HxWx4 (RGB order) to PNG bytes without metadata."""
+    if arr.ndim == 3 and arr.shape[2] == 2:
+        return _encode_gray_alpha16(arr, level)
+    if arr.ndim == 3:
+        arr = arr[:, :, [2, 1, 0, 3] if arr.shape[2] == 4 else [2, 1, 0]]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, level])
+    if not ok:
+        raise ValueError("OpenCV could not encode the 16-bit PNG")
+    return buf.tobytes()
+
+
+def _encode_gray_alpha16(arr: np.ndarray, level: int) -> bytes:
+    # OpenCV cannot write 2-channel PNGs; rows with the "Up" filter compress well enough.
+    h, w, _ = arr.shape
+    rows = arr.astype(">u2").view(np.uint8).reshape(h, w * 4)
+    up = rows.copy()
+    up[1:] -= rows[:-1]  # uint8 arithmetic wraps modulo 256, as the filter wants
+    raw = np.concatenate([np.full((h, 1), 2, np.uint8), up], axis=1).tobytes()
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, GRAY_ALPHA, 0, 0, 0)
+    return SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, level)) + chunk(b"IEND", b"")
+
+
+def chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def metadata_chunks(icc: bytes | None, dpi: tuple[float, float] | None, exif_tiff: bytes | None) -> bytes:
+    """iCCP, pHYs and eXIf chunks (EXIF given as a bare TIFF block, without the "Exif\\0\\0" prefix)."""
+    out = b""
+    if icc:
+        out += chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
+    if dpi:
+        ppm = [max(1, round(d / 0.0254)) for d in dpi]
+        out += chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
+    if exif_tiff:
+        out += chunk(b"eXIf", exif_tiff)
+    return out
+
+
+def insert_after_ihdr(png: bytes, chunks: bytes) -> bytes:
+    """Put extra chunks right after IHDR, before any image data (where every reader looks)."""
+    if not chunks:
+        return png
+    ihdr_end = 8 + 12 + int.from_bytes(png[8:12], "big")
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
