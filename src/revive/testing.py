@@ -1,0 +1,44 @@
+"""Fakes for tests and examples: models that need no weights, and a runtime that serves them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .models import ModelRegistry, ModelSpec
+from .models.loaders import LoadOptions
+from .models.spec import ImageModel
+from .runtime import ModelRuntime
+
+
+def fake_spec(name: str = "nearest-x4", scale: int = 4, purpose: str = "upscale") -> ModelSpec:
+    return ModelSpec(name=name, purpose=purpose, runtime="ncnn", architecture="fake", scale=scale,  # type: ignore[arg-type]
+                     files=(), license="MIT", description="test fake")
+
+
+class NearestModel:
+    """×scale nearest-neighbour 'super-resolution': exact, instant, and easy to reason about."""
+
+    def __init__(self, scale: int = 4, name: str | None = None) -> None:
+        self.scale = scale
+        self.spec = fake_spec(name or f"nearest-x{scale}", scale)
+        self.device = "cpu"
+        self.calls: list[tuple[int, int]] = []
+
+    def bytes_per_input_pixel(self) -> int:
+        return 64 * self.scale * self.scale
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        self.calls.append(tile.shape[:2])
+        return np.repeat(np.repeat(tile, self.scale, axis=0), self.scale, axis=1)
+
+
+class FakeRuntime(ModelRuntime):
+    """A ModelRuntime over given model objects; nothing is read from disk."""
+
+    def __init__(self, *models: ImageModel) -> None:
+        super().__init__(registry=ModelRegistry(m.spec for m in models))
+        self.models = {m.spec.name: m for m in models}
+
+    def load(self, name: str, options: LoadOptions | None = None) -> ImageModel:
+        self.registry.get(name)  # same error for unknown names as the real runtime
+        return self.models[name]
