@@ -104,6 +104,13 @@ def test_lossy_round_trips_and_webp_lossless(tmp_path: Path, rgb: np.ndarray) ->
     assert low.stat().st_size < (tmp_path / "x.jpg").stat().st_size
 
 
+def test_jpeg_of_pure_noise_is_written(tmp_path: Path) -> None:
+    # Pillow's optimised-Huffman buffer overflows on noise at high quality; the writer must cope
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    back = imageio.read(imageio.write(Photo.from_array(noise), tmp_path / "noise.jpg"))
+    assert psnr(back.to_array(np.uint8), noise) > 30
+
+
 def test_jpeg_4_4_4_at_high_quality_and_quantization_tables(tmp_path: Path, rgb: np.ndarray) -> None:
     hi = imageio.write(Photo.from_array(rgb), tmp_path / "hi.jpg")
     lo = imageio.write(Photo.from_array(rgb), tmp_path / "lo.jpg", quality=50)

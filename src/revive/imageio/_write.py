@@ -149,14 +149,12 @@ def _encode_png(photo: Photo, plan: _Plan, quality: int) -> bytes:
 
 
 def _encode_jpeg(photo: Photo, plan: _Plan, quality: int) -> bytes:
-    return _save_pillow(
-        _samples(photo, plan),
-        "JPEG",
-        quality=quality,
-        subsampling=0 if quality >= 90 else 2,  # 4:4:4 keeps colour edges at high quality
-        optimize=True,
-        **_pillow_metadata(plan),
-    )
+    arr, meta = _samples(photo, plan), _pillow_metadata(plan)
+    params = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}  # 4:4:4 keeps colour edges
+    try:
+        return _save_pillow(arr, "JPEG", optimize=True, **params, **meta)
+    except OSError:  # Pillow's buffer for optimised Huffman tables can be too small for very noisy images
+        return _save_pillow(arr, "JPEG", optimize=False, **params, **meta)
 
 
 def _encode_webp(photo: Photo, plan: _Plan, quality: int) -> bytes:
