@@ -1,0 +1,107 @@
+"""Noise level: the robust wavelet estimate (Donoho's MAD) on the flattest parts of the photo.
+
+σ = median(|HH|) / 0.6745 over the finest Haar diagonal sub-band. Texture would inflate it, so
+blocks are ranked by the *horizontal and vertical* detail bands (independent of HH for white
+noise, so the ranking does not bias the estimate) and only the flattest fifth is used. Blocks
+whose mean lies within 2σ of black or white are skipped (clipping shrinks the noise there); σ
+and that margin are refined together. Calibrated on skimage photos (full and 256-px crops) with
+added Gaussian noise σ 5/15/30: estimates within ±10 %; clean photos read 0–2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._base import Measurement
+from ._common import as_8bit_units, center_crop, is_8bit_valued, luma
+
+ATTENTION_SIGMA = 4.0  # 8-bit units; grain becomes visible in flat areas around here
+_MAD_TO_SIGMA = 0.6745
+_BLOCK = 8  # wavelet coefficients per block side (16 image pixels)
+_FLAT_SHARE = 0.2
+_MAX_PIXELS = 4_000_000  # central crop beyond this; noise is a native-scale property
+
+
+@dataclass(frozen=True)
+class NoiseReport(Measurement):
+    """Noise standard deviation in 8-bit units (0..255), overall (RMS of channels) and per channel."""
+
+    sigma: float
+    sigma_channels: tuple[float, ...]  # R, G, B (one value for gray)
+
+    label = "noise"
+    rule = f"sigma > {ATTENTION_SIGMA:g} (8-bit units)"
+
+    @property
+    def attention(self) -> bool:
+        return self.sigma > ATTENTION_SIGMA
+
+    def summary(self) -> str:
+        return f"noise σ≈{self.sigma:.1f} (8-bit)"
+
+    def advice(self) -> str:
+        return "strong grain, denoise first" if self.sigma > 12 else "visible grain"
+
+
+def _haar(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One orthonormal 2-D Haar level: LL, HL (horizontal detail), LH (vertical detail), HH."""
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    a, b = x[0:h:2, 0:w:2], x[0:h:2, 1:w:2]
+    c, d = x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+    return (a + b + c + d) / 2, (a - b + c - d) / 2, (a + b - c - d) / 2, (a - b - c + d) / 2
+
+
+def _blocks(x: np.ndarray) -> np.ndarray:
+    """(nblocks, B*B) view of the full B×B blocks of a 2-D array."""
+    bh, bw = x.shape[0] // _BLOCK, x.shape[1] // _BLOCK
+    x = x[: bh * _BLOCK, : bw * _BLOCK]
+    return x.reshape(bh, _BLOCK, bw, _BLOCK).swapaxes(1, 2).reshape(bh * bw, _BLOCK * _BLOCK)
+
+
+def _abs_median(v: np.ndarray, step: float) -> float:
+    """Median of |v|; on a value grid of ``step`` it is interpolated within the median's bin."""
+    a = np.abs(v.ravel())
+    if a.size == 0:
+        return 0.0
+    m = float(np.median(a))
+    if step <= 0:
+        return m
+    lower = max(0.0, m - step / 2)
+    below = np.count_nonzero(a < lower)
+    inside = np.count_nonzero((a >= lower) & (a < m + step / 2))
+    if inside == 0:
+        return m
+    return lower + (m + step / 2 - lower) * (a.size / 2 - below) / inside
+
+
+def _channel_sigma(channel: np.ndarray, order: np.ndarray, step: float) -> float:
+    ll, _, _, hh = _haar(channel)
+    hh_blocks = _blocks(hh)
+    means = _blocks(ll / 2).mean(axis=1)
+    headroom = np.minimum(means, 255.0 - means)  # distance of each block's mean to black or white
+    keep = max(8, int(len(order) * _FLAT_SHARE))
+    sigma, margin = 0.0, 3.0
+    for _ in range(4):
+        chosen = order[headroom[order] >= margin][:keep]
+        if chosen.size < 4:  # little is far from black and white: take the most mid-gray blocks
+            chosen = np.argsort(-headroom, kind="stable")[:keep]
+        new = _abs_median(hh_blocks[chosen], step) / _MAD_TO_SIGMA
+        if abs(new - sigma) <= 0.01 * new:
+            return float(new)
+        sigma, margin = new, max(3.0, 2.0 * new)
+    return float(sigma)
+
+
+def measure_noise(pixels: np.ndarray) -> NoiseReport:
+    x = as_8bit_units(center_crop(pixels, _MAX_PIXELS))
+    if min(x.shape[:2]) < 2 * _BLOCK * 2:
+        return NoiseReport(0.0, tuple(0.0 for _ in range(x.shape[2])))
+    step = 0.5 if is_8bit_valued(x) else 0.0  # Haar of integers lands on a 0.5 grid
+    _, hl, lh, _ = _haar(luma(x))
+    activity = np.median(_blocks(np.abs(hl) + np.abs(lh)), axis=1)
+    order = np.argsort(activity, kind="stable")
+    sigmas = tuple(round(_channel_sigma(x[:, :, c], order, step), 3) for c in range(x.shape[2]))
+    overall = float(np.sqrt(np.mean(np.square(sigmas))))
+    return NoiseReport(round(overall, 3), sigmas)

@@ -1,0 +1,103 @@
+"""Blur and resolution.
+
+Blur is the width of the photo's sharpest edges, as a Gaussian σ in pixels, by re-blurring
+(Zhuo & Sim, "Defocus map estimation from a single image", 2011): at an edge blurred by σ, the
+gradient drops by R = √(σ² + σ₀²)/σ when blurred again by σ₀, so σ = σ₀/√(R² − 1). It is taken
+at the stronger half of Canny edges (thresholds from the photo's own gradients) and its median
+reported. It is in pixels, so it says how sharp the photo is at its own scale; ``detail_scale``
+turns it into the share of the pixel resolution that carries detail. Calibrated on skimage
+photos: sharp 0.5–0.8 px; Gaussian blur σ 1 → 0.9–1.3, σ 2 → 1.8–2.3, σ 3 → 2.8–3.2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ._base import Measurement
+from ._common import as_8bit_units, center_crop, luma
+
+ATTENTION_BLUR_PX = 1.5  # σ in pixels: soft at 100 % view; sharp photos measure 0.5–0.9
+ATTENTION_MEGAPIXELS = 1.0  # below this a photo is small for today's screens and prints
+SHARP_EDGE_PX = 0.8  # the edge width of a sharp photo, for ``detail_scale``
+_REBLUR = 1.0
+_MAX_PIXELS = 4_000_000
+_MIN_EDGE_PIXELS = 50
+
+
+@dataclass(frozen=True)
+class SharpnessReport(Measurement):
+    """Edge blur as a Gaussian σ in pixels (None when the photo has no edges to measure)."""
+
+    blur_px: float | None
+    detail_scale: float  # min(1, 0.8 px / blur): linear share of the resolution that carries detail
+    edge_pixels: int  # how many edge pixels were measured
+
+    label = "blur"
+    rule = f"blur_px > {ATTENTION_BLUR_PX:g} (edge blur σ in pixels)"
+
+    @property
+    def attention(self) -> bool:
+        return self.blur_px is not None and self.blur_px > ATTENTION_BLUR_PX
+
+    def summary(self) -> str:
+        if self.blur_px is None:
+            return "blur: no edges to measure"
+        return f"edge blur σ≈{self.blur_px:.1f} px"
+
+    def advice(self) -> str:
+        return "soft at 100 %, sharpen or deblur" if self.blur_px and self.blur_px < 3 else "blurry"
+
+
+@dataclass(frozen=True)
+class ResolutionReport(Measurement):
+    width: int
+    height: int
+    megapixels: float
+
+    label = "resolution"
+    defect = False
+    rule = f"megapixels < {ATTENTION_MEGAPIXELS:g}"
+
+    @property
+    def attention(self) -> bool:
+        return self.megapixels < ATTENTION_MEGAPIXELS
+
+    def summary(self) -> str:
+        return f"{self.width}×{self.height} ({self.megapixels:.2f} MP)"
+
+    def advice(self) -> str:
+        return "small for screens and prints, upscaling helps"
+
+
+def measure_resolution(pixels: np.ndarray) -> ResolutionReport:
+    h, w = pixels.shape[:2]
+    return ResolutionReport(int(w), int(h), round(w * h / 1e6, 3))
+
+
+def _gradient(y: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(y, cv2.CV_64F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(y, cv2.CV_64F, 0, 1, ksize=3) / 8.0
+    return np.hypot(gx, gy)
+
+
+def measure_sharpness(pixels: np.ndarray) -> SharpnessReport:
+    y = luma(as_8bit_units(center_crop(pixels, _MAX_PIXELS)))
+    if min(y.shape) < 16:
+        return SharpnessReport(None, 1.0, 0)
+    g1 = _gradient(y)
+    g2 = _gradient(cv2.GaussianBlur(y, (0, 0), _REBLUR))
+    # Canny on Sobel ×8 units; thresholds adapt to the photo's own contrast
+    high = max(40.0, float(np.percentile(g1, 90)) * 8.0)
+    edges = cv2.Canny(np.clip(np.round(y), 0, 255).astype(np.uint8), high / 2, high, L2gradient=True) > 0
+    edges[:4, :] = edges[-4:, :] = False
+    edges[:, :4] = edges[:, -4:] = False
+    if np.count_nonzero(edges) < _MIN_EDGE_PIXELS:
+        return SharpnessReport(None, 1.0, int(np.count_nonzero(edges)))
+    strong = edges & (g1 >= np.median(g1[edges]))
+    ratio = float(np.median(g1[strong] / np.maximum(g2[strong], 1e-9)))
+    blur = _REBLUR / np.sqrt(ratio**2 - 1.0) if ratio > 1.0 + 1e-6 else 50.0
+    blur = float(min(blur, 50.0))
+    return SharpnessReport(round(blur, 3), round(min(1.0, SHARP_EDGE_PX / blur), 3), int(np.count_nonzero(strong)))
