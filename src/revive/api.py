@@ -81,7 +81,7 @@ def upscale(
     model: str | None = None,
     scale: float | None = None,
     tile: int | None = None,
-    tile_overlap: int = 24,
+    tile_overlap: int = 32,
     device: str = "auto",
     threads: int | None = None,
     progress: StageProgressFn | None = None,
@@ -129,8 +129,8 @@ def upscale_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
     *,
-    params: UpscaleParams = UpscaleParams(),
-    load: LoadOptions = LoadOptions(),
+    params: UpscaleParams | None = None,
+    load: LoadOptions | None = None,
     format: str | None = None,
     quality: int | None = None,
     overwrite: bool = False,
@@ -142,6 +142,7 @@ def upscale_file(
 ) -> UpscaleResult:
     """Read, upscale and atomically write one file. Raises a ReviveError on any failure."""
     started = time.perf_counter()
+    params, load = params or UpscaleParams(), load or LoadOptions()
     source, target = Path(source), Path(target)
     check_target(target, overwrite=overwrite, protect=(source,))  # fail before the slow part
     photo = imageio.read(source, max_pixels=max_pixels)

@@ -29,7 +29,7 @@ Blend = Literal["cosine", "linear"]
 @dataclass(frozen=True)
 class TileOptions:
     tile: int | None = None  # input-pixel side of a tile's core; None = pick from the memory budget
-    overlap: int = 24  # context each tile borrows from each neighbour (neighbours share 2× this)
+    overlap: int = 32  # context each tile borrows from each neighbour (neighbours share 2× this)
     blend: Blend = "cosine"
     min_tile: int = 32
     max_tile: int = 2048

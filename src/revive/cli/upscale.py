@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InvalidParameter, ReviveError
+from ..errors import ImageWriteError, InvalidParameter, ReviveError
 from .common import EXIT_FAILED, EXIT_OK, TileProgress, error_line, fail, note_line, out_console, print_json
 
 
@@ -29,7 +29,7 @@ def upscale(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (see 'revive models list').")] = None,  # noqa: UP045
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Any positive factor; default: the model's own.")] = None,  # noqa: UP045
     tile: Annotated[str, typer.Option(help="Tile size in pixels, or 'auto' (from free memory).")] = "auto",
-    tile_overlap: Annotated[int, typer.Option(min=0, max=256, help="Context pixels each tile borrows from its neighbours.")] = 24,
+    tile_overlap: Annotated[int, typer.Option(min=0, max=256, help="Context pixels each tile borrows from its neighbours.")] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all cores).")] = None,  # noqa: UP045
     device: Annotated[str, typer.Option(help="auto, cpu or gpu (or cuda:N / mps with torch models).")] = "auto",
     format: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp or tiff.")] = None,  # noqa: UP045
@@ -74,7 +74,8 @@ def upscale(
             except ReviveError as err:
                 failures += 1
                 progress.close()
-                error_line(str(err), plan.source)
+                # Output-side errors already name the output path; the rest are about the input.
+                error_line(str(err), None if isinstance(err, ImageWriteError) else plan.source)
                 if json_lines:
                     print_json({"input": str(plan.source), "error": str(err)})
                 continue

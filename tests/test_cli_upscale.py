@@ -1,0 +1,193 @@
+"""`revive upscale` end to end: parity with bare ncnn, metadata, alpha, gray, 16-bit, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+from typer.testing import CliRunner
+
+from revive import Photo, imageio
+from revive.cli import app
+from revive.models import default_registry
+from revive.models.store import ModelStore
+
+runner = CliRunner()
+FAST = ["--model", "realesr-animevideov3-x2"]  # a small real model where the model itself is not the point
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    return float(10 * np.log10(peak**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def bare_ncnn_x4plus(image_u8: np.ndarray) -> np.ndarray:
+    import ncnn
+
+    param, weights = ModelStore().locate(default_registry().get("realesrgan-x4plus"))
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.load_param(str(param))
+    net.load_model(str(weights))
+    chw = np.ascontiguousarray((image_u8 / 255.0).astype(np.float32).transpose(2, 0, 1))
+    extractor = net.create_extractor()
+    extractor.input("data", ncnn.Mat(chw))
+    _, out = extractor.extract("output")
+    return np.clip(np.array(out).transpose(1, 2, 0), 0, 1) * 255.0
+
+
+def test_parity_with_a_direct_ncnn_run(tmp_path, astronaut):
+    crop = astronaut[20:68, 180:228]
+    Image.fromarray(crop).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "--quiet")
+    assert result.exit_code == 0, result.output
+    ours = np.asarray(Image.open(tmp_path / "out.png"))
+    assert ours.shape == (192, 192, 3)
+    assert psnr(ours, bare_ncnn_x4plus(crop)) >= 45
+
+
+def test_tiled_cli_run_matches_whole_image(tmp_path, astronaut):
+    crop = astronaut[20:116, 180:276]  # 96 px: --tile 24 (¼ side) with the default overlap gives 2×2 tiles
+    Image.fromarray(crop).save(tmp_path / "in.png")
+    assert invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "whole.png", "-q").exit_code == 0
+    assert invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "tiled.png", "--tile", "24", "-q").exit_code == 0
+    whole, tiled = (np.asarray(Image.open(tmp_path / n)) for n in ("whole.png", "tiled.png"))
+    assert not np.array_equal(whole, tiled)  # really tiled
+    assert psnr(whole, tiled) >= 45
+
+
+def test_json_summary_and_scale(tmp_path, coffee):
+    Image.fromarray(coffee[:30, :40]).save(tmp_path / "c.jpg", quality=95)
+    result = invoke("upscale", tmp_path / "c.jpg", "--scale", "3", "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["output_size"] == [120, 90] and summary["input_size"] == [40, 30]
+    assert summary["model"] == "realesr-animevideov3-x2" and summary["scale"] == 3
+    assert Path(summary["output"]) == tmp_path / "c_x3.jpg" and summary["seconds"] > 0
+    assert Image.open(summary["output"]).size == (120, 90)
+
+
+def test_metadata_survives(tmp_path, chelsea):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90° clockwise on display
+    exif[0x010F] = "Revive Test Camera"
+    Image.fromarray(chelsea[:24, :32]).save(tmp_path / "cat.jpg", quality=95, icc_profile=icc, dpi=(300, 300),
+                                            exif=exif.tobytes())
+    assert invoke("upscale", tmp_path / "cat.jpg", "-o", tmp_path / "cat.png", "-q", *FAST).exit_code == 0
+    out = Image.open(tmp_path / "cat.png")
+    assert out.size == (48, 64)  # orientation applied: 32×24 displayed as 24×32, then ×2
+    assert out.info.get("icc_profile") == icc
+    assert tuple(round(v) for v in out.info["dpi"]) == (300, 300)
+    out_exif = out.getexif()
+    assert out_exif.get(0x0112, 1) == 1 and out_exif.get(0x010F) == "Revive Test Camera"
+
+
+def test_alpha_gray_and_16bit_round_trips(tmp_path, astronaut):
+    rgba = np.dstack([astronaut[:20, :20], np.linspace(0, 255, 400).reshape(20, 20).astype(np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(astronaut[:20, :20, 1]).save(tmp_path / "g.png")
+    deep = (astronaut[:20, :20].astype(np.uint16) * 257 + 3).astype(np.uint16)
+    imageio.write(Photo.from_array(deep), tmp_path / "d.png")
+    result = invoke("upscale", tmp_path / "a.png", tmp_path / "g.png", tmp_path / "d.png", "-o", tmp_path / "out",
+                    "-q", *FAST)
+    assert result.exit_code == 0, result.output
+    a = imageio.read(tmp_path / "out" / "a_x2.png")
+    assert a.alpha is not None and a.alpha.shape == (40, 40)
+    g = imageio.read(tmp_path / "out" / "g_x2.png")
+    assert g.is_gray
+    d = imageio.read(tmp_path / "out" / "d_x2.png")
+    assert d.meta.bit_depth == 16
+    levels = np.unique(np.round(d.pixels * 65535).astype(np.int64) % 257)
+    assert len(levels) > 50  # values between the 8-bit steps: no 8-bit detour
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("empty.png", b"", "empty"),
+        ("text.jpg", b"hello, this is not a photo\n" * 10, "not an image"),
+        ("truncated.jpg", None, "truncated"),
+        ("pdf.png", b"%PDF-1.7\n" + b"0" * 200, "PDF"),
+    ],
+)
+def test_bad_inputs_get_one_clear_line_and_no_output(tmp_path, astronaut, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        Image.fromarray(astronaut[:64, :64]).save(path, quality=90)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(content)
+    result = invoke("upscale", path, "-o", tmp_path / "out.png", *FAST)
+    assert result.exit_code == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"revive: error: {path}: ") and message in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out.png").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no partial or temporary files
+
+
+def test_bomb_is_refused_and_limit_can_be_raised(tmp_path, astronaut):
+    Image.fromarray(astronaut[:40, :50]).save(tmp_path / "big.png")
+    result = invoke("upscale", tmp_path / "big.png", "--max-pixels", "1000", *FAST)
+    assert result.exit_code == 1 and "--max-pixels" in result.stderr
+    assert invoke("upscale", tmp_path / "big.png", "--max-pixels", "2000", "-q", *FAST).exit_code == 0
+
+
+def test_several_files_one_bad_the_rest_still_run(tmp_path, astronaut, coffee):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(astronaut[:16, :16]).save(src / "a.png")
+    Image.fromarray(coffee[:16, :16]).save(src / "a.jpg")  # same stem: names must not collide
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (src / "notes.txt").write_text("ignored: not an image extension")
+    result = invoke("upscale", src, "-o", tmp_path / "out", "--json", *FAST)
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(Path(r["output"]).name for r in rows if "output" in r) == ["a_x2.jpg", "a_x2.png"]
+    assert [Path(r["input"]).name for r in rows if "error" in r] == ["broken.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.jpg", "a_x2.png"]
+
+
+def test_collisions_within_one_job_get_distinct_names(tmp_path, astronaut):
+    Image.fromarray(astronaut[:16, :16]).save(tmp_path / "a.png")
+    Image.fromarray(astronaut[16:32, :16]).save(tmp_path / "a.jpg")
+    result = invoke("upscale", tmp_path / "a.png", tmp_path / "a.jpg", "-o", tmp_path / "o", "-f", "png", "-q", *FAST)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a_x2-1.png", "a_x2.png"]
+
+
+def test_existing_output_and_the_input_are_protected(tmp_path, astronaut):
+    Image.fromarray(astronaut[:16, :16]).save(tmp_path / "a.png")
+    (tmp_path / "out.png").write_bytes(b"keep me")
+    result = invoke("upscale", tmp_path / "a.png", "-o", tmp_path / "out.png", *FAST)
+    assert result.exit_code == 1 and "--overwrite" in result.stderr
+    assert (tmp_path / "out.png").read_bytes() == b"keep me"
+    assert invoke("upscale", tmp_path / "a.png", "-o", tmp_path / "out.png", "--overwrite", "-q", *FAST).exit_code == 0
+    assert Image.open(tmp_path / "out.png").size == (32, 32)
+    before = (tmp_path / "a.png").read_bytes()
+    result = invoke("upscale", tmp_path / "a.png", "-o", tmp_path / "a.png", "--overwrite", *FAST)
+    assert result.exit_code == 1 and "input" in result.stderr
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
+def test_unwritable_output_folder(tmp_path, astronaut):
+    Image.fromarray(astronaut[:16, :16]).save(tmp_path / "a.png")
+    (tmp_path / "file").write_text("a file, not a folder")
+    result = invoke("upscale", tmp_path / "a.png", "-o", tmp_path / "file" / "out.png", *FAST)
+    assert result.exit_code == 1 and "revive: error:" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--tile", "huge"], ["--scale", "-2"], ["--format", "gif"], ["--model", "nope"],
+                                  ["--device", "quantum"]])
+def test_usage_errors(tmp_path, astronaut, args):
+    Image.fromarray(astronaut[:16, :16]).save(tmp_path / "a.png")
+    result = invoke("upscale", tmp_path / "a.png", *args)
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
+    assert result.exit_code == (1 if args[0] in ("--model", "--device") else 2)
