@@ -1,0 +1,199 @@
+"""Colour and light: white balance, exposure and contrast, each with its own strength, all restrained.
+
+* White balance: the illuminant is estimated by the gray-edge hypothesis (van de Weijer et al.:
+  the average colour of *differences* in a scene is neutral; Minkowski p = 6 on linear-light
+  gradients, clipped pixels skipped), and linear-light channel gains move it ``white_balance`` of
+  the way to neutral, at constant luminance and within ×0.5..×2.
+* Exposure: a gain in linear light (what a longer exposure does) that moves the mean lightness
+  ``exposure`` of the way to ``target_lightness``, limited so the brightest 0.5 % land at most
+  at 95 %; what would still exceed it is rolled off smoothly instead of clipped.
+* Contrast: a percentile stretch of CIE L* (0.5 % / 99.5 % toward 2 / 98, never compressing),
+  then CLAHE on L* at a low clip limit, mixed in at half the ``contrast`` strength.
+
+Each part measures the photo it is given and does nothing when there is nothing to correct (gains
+within 1 %, brightness already at the target, a histogram already spanning the range).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import InvalidParameter
+from ..models.loaders import LoadOptions
+from ..types import Photo
+from .base import StageContext
+from .denoise import check_strength, classical_step
+
+_LUMINANCE = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec.709 / sRGB primaries, linear light
+_MINKOWSKI_P = 6.0
+_MAX_GAIN = 2.0
+_STAT_SIDE = 1024  # statistics are global: a downscaled copy tells the same
+_HIGHLIGHT_LIMIT = 0.95  # linear-light level the brightest 0.5 % may reach after the exposure gain
+_SHOULDER = 0.8  # linear level above which brightened values are rolled off instead of clipped
+_STRETCH_TO = (2.0, 98.0)
+_CLAHE_CLIP = 1.5
+
+
+@dataclass(frozen=True)
+class ColorParams:
+    white_balance: float = 0.0  # 0..1: how far the estimated illuminant is moved to neutral
+    exposure: float = 0.0  # 0..1: how far the mean lightness is moved to the target
+    contrast: float = 0.0  # 0..1: percentile stretch and local contrast (CLAHE) of lightness
+    target_lightness: float = 50.0  # mean CIE L* that exposure aims at
+
+    def __post_init__(self) -> None:
+        for name in ("white_balance", "exposure", "contrast"):
+            check_strength(getattr(self, name), name)
+        if not 20.0 <= self.target_lightness <= 80.0:
+            raise InvalidParameter(f"target lightness must be between 20 and 80 (L*), got {self.target_lightness}")
+
+    @property
+    def is_noop(self) -> bool:
+        return self.white_balance == 0.0 and self.exposure == 0.0 and self.contrast == 0.0
+
+
+class ColorStage:
+    name = "color"
+
+    def __init__(self, params: ColorParams, load: LoadOptions | None = None) -> None:
+        self.params = params
+
+    def run(self, photo: Photo, context: StageContext) -> Photo:
+        p = self.params
+        if p.is_noop:
+            return photo
+        with classical_step(self.name, context):
+            pixels = correct_color(photo.pixels, p)
+        return photo if pixels is photo.pixels else photo.evolve(pixels=pixels)
+
+
+def correct_color(pixels: np.ndarray, params: ColorParams) -> np.ndarray:
+    """White balance, then exposure, then contrast; returns ``pixels`` itself when nothing changed."""
+    out = pixels
+    if params.white_balance > 0.0 and pixels.shape[2] == 3:
+        gains = white_balance_gains(out, params.white_balance)
+        if gains is not None and np.abs(gains - 1.0).max() > 0.01:
+            out = _apply_linear(out, lambda lin: lin * gains)
+    if params.exposure > 0.0:
+        gain = exposure_gain(out, params.exposure, params.target_lightness)
+        if abs(gain - 1.0) > 0.01:
+            out = _apply_linear(out, lambda lin: _roll_off(lin * gain) if gain > 1.0 else lin * gain)
+    if params.contrast > 0.0:
+        out = _stretch_and_clahe(out, params.contrast)
+    return out
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def _apply_linear(pixels: np.ndarray, fn: object) -> np.ndarray:
+    return linear_to_srgb(fn(srgb_to_linear(pixels)))  # type: ignore[operator]
+
+
+def _small(pixels: np.ndarray) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    if max(h, w) <= _STAT_SIDE:
+        return pixels
+    f = _STAT_SIDE / max(h, w)
+    out = cv2.resize(pixels, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def illuminant(pixels: np.ndarray) -> np.ndarray | None:
+    """Gray-edge estimate of the light's colour (linear RGB, mean 1), or None without usable edges."""
+    x = _small(pixels)
+    lin = srgb_to_linear(x)
+    usable = (x.max(axis=2) < 0.98) & (x.min(axis=2) > 0.01)
+    if np.count_nonzero(usable) < 64:
+        return None
+    e = np.empty(3)
+    for c in range(3):
+        ch = cv2.GaussianBlur(lin[:, :, c], (0, 0), 1.0)
+        g = np.hypot(cv2.Sobel(ch, cv2.CV_32F, 1, 0), cv2.Sobel(ch, cv2.CV_32F, 0, 1))[usable].astype(np.float64)
+        scale = g.max()
+        e[c] = scale * np.mean((g / scale) ** _MINKOWSKI_P) ** (1.0 / _MINKOWSKI_P) if scale > 0 else 0.0
+    if not np.all(np.isfinite(e)) or e.min() <= 0:
+        return None
+    return e / e.mean()
+
+
+def white_balance_gains(pixels: np.ndarray, strength: float) -> np.ndarray | None:
+    """Linear-light channel gains that neutralise ``strength`` of the cast at constant luminance."""
+    e = illuminant(pixels)
+    if e is None:
+        return None
+    gains = (1.0 / e) ** strength
+    gains = gains / float(gains @ _LUMINANCE)  # a neutral gray keeps its luminance
+    return np.clip(gains, 1.0 / _MAX_GAIN, _MAX_GAIN).astype(np.float32)
+
+
+def _lightness(pixels: np.ndarray) -> np.ndarray:
+    if pixels.shape[2] == 1:
+        y = srgb_to_linear(pixels[:, :, 0])
+        return np.where(y > 0.008856, 116.0 * np.cbrt(y) - 16.0, 903.3 * y)
+    return cv2.cvtColor(np.ascontiguousarray(pixels, dtype=np.float32), cv2.COLOR_RGB2Lab)[:, :, 0]
+
+
+def exposure_gain(pixels: np.ndarray, strength: float, target: float) -> float:
+    """A linear-light gain moving mean L* ``strength`` of the way to ``target``, highlights protected."""
+    x = _small(pixels)
+    mean_l = float(_lightness(x).mean())
+    goal = mean_l + strength * (target - mean_l)
+    if abs(goal - mean_l) < 1.0:
+        return 1.0
+    lin = srgb_to_linear(x)
+    lum = lin[:, :, 0] if lin.shape[2] == 1 else lin @ _LUMINANCE
+
+    def mean_lightness_at(gain: float) -> float:
+        y = np.clip(lum * gain, 0.0, 1.0)
+        return float(np.mean(np.where(y > 0.008856, 116.0 * np.cbrt(y) - 16.0, 903.3 * y)))
+
+    lo, hi = math.log(0.25), math.log(8.0)
+    for _ in range(30):  # mean L* grows monotonically with the gain
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if mean_lightness_at(math.exp(mid)) < goal else (lo, mid)
+    gain = math.exp((lo + hi) / 2)
+    if gain > 1.0:
+        bright = float(np.percentile(lin.max(axis=2), 99.5))
+        if bright > 0:
+            gain = max(1.0, min(gain, _HIGHLIGHT_LIMIT / bright))
+    return gain
+
+
+def _roll_off(lin: np.ndarray) -> np.ndarray:
+    """Identity up to the shoulder, then a smooth curve that approaches 1 instead of clipping."""
+    over = np.maximum(lin - _SHOULDER, 0.0)
+    room = 1.0 - _SHOULDER
+    return np.where(lin > _SHOULDER, _SHOULDER + room * (1.0 - np.exp(-over / room)), lin).astype(np.float32)
+
+
+def _stretch_and_clahe(pixels: np.ndarray, strength: float) -> np.ndarray:
+    gray = pixels.shape[2] == 1
+    lab = None if gray else cv2.cvtColor(np.ascontiguousarray(pixels, dtype=np.float32), cv2.COLOR_RGB2Lab)
+    light = _lightness(pixels) if lab is None else lab[:, :, 0]
+    lo, hi = (float(v) for v in np.percentile(_small(light[:, :, None])[:, :, 0], [0.5, 99.5]))
+    new_lo, new_hi = min(lo, _STRETCH_TO[0]), max(hi, _STRETCH_TO[1])  # only ever widen the range
+    stretched = light
+    if hi - lo > 1.0 and (new_lo, new_hi) != (lo, hi):
+        stretched = new_lo + (light - lo) * (new_hi - new_lo) / (hi - lo)
+    clahe = cv2.createCLAHE(clipLimit=_CLAHE_CLIP, tileGridSize=(8, 8))
+    as16 = np.clip(stretched / 100.0 * 65535.0, 0, 65535).astype(np.uint16)
+    local = clahe.apply(as16).astype(np.float32) / 65535.0 * 100.0
+    new_light = stretched + 0.5 * (local - stretched)
+    new_light = np.clip(light + strength * (new_light - light), 0.0, 100.0).astype(np.float32)
+    if lab is None:  # gray: back from L* to sRGB values
+        y = np.where(new_light > 8.0, ((new_light + 16.0) / 116.0) ** 3, new_light / 903.3)
+        return linear_to_srgb(y)[:, :, None]
+    lab[:, :, 0] = new_light
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0).astype(np.float32)
