@@ -1,0 +1,311 @@
+"""The autopilot: each degradation of a real photo gets the right step and no other; plans are data;
+the runner runs them with events, timings and the guard; enhance never shifts brightness or colour."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from revive import imageio
+from revive.errors import Cancelled, InvalidParameter
+from revive.imageops import resize
+from revive.models import DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL
+from revive.pipeline.analysis import diagnose
+from revive.pipeline.autopilot import Capabilities, EnhanceOptions, Plan, Step, plan_for
+from revive.pipeline.fidelity import FidelityParams
+from revive.pipeline.runner import StageEntry, StageRegistry, default_stages, enhance_photo, make_plan, run_plan
+from revive.stages.base import StageContext
+from revive.stages.color import ColorParams
+from revive.stages.denoise import DenoiseParams, DenoiseStage
+from revive.stages.upscale import UpscaleParams
+from revive.testing import FakeRuntime, NearestModel, fake_spec
+from revive.types import Photo
+
+PHOTOS = ("astronaut", "coffee", "rocket")
+
+
+def f32(u8: np.ndarray) -> np.ndarray:
+    return (u8 / 255.0).astype(np.float32)
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
+    lin = np.clip(lin, 0, 1)
+    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+def real(name: str) -> np.ndarray:
+    from conftest import photo_u8
+
+    return photo_u8(name)
+
+
+def degrade(u8: np.ndarray, kind: str, tmp: Path) -> Photo:
+    x = f32(u8)
+    rng = np.random.default_rng(7)
+    if kind.startswith("noise"):
+        sigma = float(kind[5:])
+        return Photo(np.clip(x + rng.normal(0, sigma / 255, x.shape), 0, 1).astype(np.float32))
+    if kind == "jpeg20":  # a real JPEG file: its quantization tables travel with the photo
+        Image.fromarray(u8).save(tmp / "q20.jpg", quality=20)
+        return imageio.read(tmp / "q20.jpg")
+    if kind == "cast":
+        return Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 1.0, 0.6])))
+    if kind == "under":
+        return Photo(linear_to_srgb(srgb_to_linear(x) * 0.2))
+    if kind == "blur":
+        return Photo(cv2.GaussianBlur(x, (0, 0), 2.0))
+    return Photo(x)
+
+
+EXPECTED = {"noise15": "denoise", "noise30": "denoise", "jpeg20": "deblock", "cast": "color", "under": "color"}
+
+
+# --- planning: the right step and no other -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_each_degradation_triggers_its_stage_and_no_other(name, kind, tmp_path):
+    photo = degrade(real(name), kind, tmp_path)
+    diagnosis = diagnose(photo)
+    same_size = plan_for(diagnosis, EnhanceOptions(scale=1))
+    assert same_size.stage_names == (EXPECTED[kind],)
+    assert same_size.steps[0].track == "both"
+    step = same_size.steps[0]
+    if kind == "cast":
+        assert step.params.white_balance > 0 and step.params.exposure == 0 and step.params.contrast == 0
+    if kind == "under":
+        assert step.params.exposure > 0 and step.params.white_balance == 0
+    if kind.startswith("noise"):
+        assert abs(step.params.sigma - float(kind[5:])) < 0.3 * float(kind[5:])
+        assert "σ≈" in step.reason
+    if kind == "jpeg20":
+        assert step.params.quality == 20 and "quality≈20" in step.reason
+
+    default = plan_for(diagnosis)  # small photos are upscaled too: the cleanup step stays the only other one
+    assert set(default.stage_names) == {EXPECTED[kind], "upscale", "fidelity"}
+    if kind in ("noise15", "noise30", "jpeg20"):  # Real-ESRGAN removes these itself; the filter cleans the reference
+        assert default.step(EXPECTED[kind]).track == "reference"
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_blur_triggers_only_the_restoring_upscale(name, tmp_path):
+    diagnosis = diagnose(degrade(real(name), "blur", tmp_path))
+    assert diagnosis.sharpness.attention
+    plan = plan_for(diagnosis)
+    assert plan.stage_names == ("upscale", "fidelity")
+    assert "soft" in plan.step("upscale").reason
+    assert plan_for(diagnosis, EnhanceOptions(scale=1)).stage_names == ()
+
+
+def test_clean_photo_gets_only_the_upscale_it_needs(astronaut):
+    plan = plan_for(diagnose(Photo(f32(astronaut))))
+    assert plan.stage_names == ("upscale", "fidelity")
+    up = plan.step("upscale").params
+    assert up.model == DEFAULT_UPSCALE_MODEL and up.scale == 3  # 0.26 MP
+    assert plan.output_size == (1536, 1536)
+
+
+def test_clean_large_photo_is_left_untouched(astronaut):
+    large = resize(f32(astronaut), 1600, 1600)  # 2.6 MP, smooth (resampled) but clean
+    photo = Photo(large)
+    result = enhance_photo(photo, context=StageContext(runtime=FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL))))
+    assert result.plan.steps == ()
+    assert result.photo is photo  # a no-op plan: the pixels are not even copied
+    assert any("soft" in n for n in result.notes)  # the blur is reported, not "fixed" by a slow model
+
+
+def test_default_scale_by_size():
+    from revive.pipeline.autopilot import default_scale
+
+    assert [default_scale(mp) for mp in (0.01, 0.24, 0.3, 0.6, 1.9, 2.0, 12.0)] == [4, 4, 3, 2, 2, 1, 1]
+
+
+def test_illustrations_get_the_anime_model():
+    art = np.full((300, 400, 3), 245, np.uint8)
+    cv2.rectangle(art, (40, 40), (180, 200), (230, 60, 60), -1)
+    cv2.circle(art, (280, 150), 80, (40, 90, 200), -1)
+    cv2.circle(art, (280, 150), 80, (10, 10, 10), 3)
+    cv2.line(art, (20, 260), (380, 230), (20, 20, 20), 4)
+    diagnosis = diagnose(Photo(f32(art)))
+    assert diagnosis.content.kind == "illustration"
+    plan = plan_for(diagnosis)
+    assert plan.step("upscale").params.model == DEFAULT_ANIME_MODEL
+    assert "anime" in plan.step("upscale").reason
+
+
+# --- user overrides ----------------------------------------------------------------------------
+
+
+def test_overrides(tmp_path):
+    noisy = diagnose(degrade(real("coffee"), "noise15", tmp_path))
+    assert "denoise" not in plan_for(noisy, EnhanceOptions(denoise="off")).stage_names
+    forced = plan_for(noisy, EnhanceOptions(denoise=0.3, scale=1)).step("denoise")
+    assert forced.params.strength == 0.3
+    clean = diagnose(Photo(f32(real("coffee"))))
+    assert plan_for(clean, EnhanceOptions(denoise=0.5, scale=1)).stage_names == ("denoise",)  # forced on
+    cast = diagnose(degrade(real("coffee"), "cast", tmp_path))
+    assert plan_for(cast, EnhanceOptions(color="off", scale=1)).stage_names == ()
+    plan = plan_for(clean, EnhanceOptions(scale=2, model="realesr-animevideov3-x2", strength=0.5, tile=64))
+    up = plan.step("upscale").params
+    assert (up.scale, up.model, up.tile) == (2, "realesr-animevideov3-x2", 64)
+    assert plan.step("fidelity").params.strength == 0.5
+    assert plan.output_size == (1200, 800)
+
+
+@pytest.mark.parametrize("bad", [dict(scale=0), dict(scale=20), dict(faces="maybe"), dict(color="on"),
+                                 dict(denoise="lots"), dict(denoise=1.5), dict(strength=-0.1)])
+def test_invalid_options_are_refused(bad):
+    with pytest.raises(InvalidParameter):
+        EnhanceOptions(**bad)
+    with pytest.raises(InvalidParameter):
+        EnhanceOptions.parse_denoise("2")
+
+
+def test_faces_need_a_model_and_a_stage(astronaut):
+    diagnosis = diagnose(Photo(f32(astronaut)))
+    assert diagnosis.faces.count == 1
+    plan = plan_for(diagnosis)
+    assert "faces" not in plan.stage_names
+    assert any("1 face found; no face model installed" in n for n in plan.notes)
+    assert not any("face" in n for n in plan_for(diagnosis, EnhanceOptions(faces="off")).notes)
+
+    @dataclass(frozen=True)
+    class FaceParams:  # what a face stage will register
+        model: str
+        strength: float = 0.8
+
+    face_model = fake_spec("gfpgan-test", 1, "restore-face")
+    caps = Capabilities(installed=(face_model,), known=(face_model,), stages={"faces": FaceParams})
+    plan = plan_for(diagnosis, capabilities=caps)
+    assert plan.stage_names == ("faces", "upscale", "fidelity")  # before upscaling
+    assert plan.step("faces").params == FaceParams("gfpgan-test", 0.8)
+    known_only = Capabilities(known=(face_model,), stages={"faces": FaceParams})
+    assert any("revive models pull gfpgan-test" in n for n in plan_for(diagnosis, capabilities=known_only).notes)
+
+
+def test_store_models_take_over_from_classical_filters(tmp_path):
+    noisy = diagnose(degrade(real("astronaut"), "noise15", tmp_path))
+    caps = Capabilities(installed=(fake_spec("scunet-test", 1, "denoise"),))
+    step = plan_for(noisy, capabilities=caps).step("denoise")
+    assert step.params.model == "scunet-test" and step.track == "both"
+    assert "scunet-test" in step.reason
+    assert "fidelity" in plan_for(noisy, EnhanceOptions(scale=1), caps).stage_names  # a model step is guarded
+
+
+def test_plan_is_data(tmp_path):
+    plan = plan_for(diagnose(degrade(real("rocket"), "noise15", tmp_path)))
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert [s["stage"] for s in data["steps"]] == ["denoise", "upscale", "fidelity"]
+    assert data["steps"][0]["params"]["sigma"] > 10 and data["steps"][0]["track"] == "reference"
+    assert data["diagnosis"]["noise"]["attention"] is True
+    text = plan.explain()
+    assert "1. denoise" in text and "2. upscale" in text and "noise σ≈" in text and "findings:" in text
+
+
+# --- running plans -----------------------------------------------------------------------------
+
+
+def fake_context(**kwargs) -> StageContext:
+    return StageContext(runtime=FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL)), **kwargs)
+
+
+def test_runner_events_timings_and_reference_track(astronaut):
+    x = f32(astronaut[100:164, 150:214])
+    noisy = np.clip(x + np.random.default_rng(3).normal(0, 15 / 255, x.shape), 0, 1).astype(np.float32)
+    events = []
+    result = enhance_photo(Photo(noisy), EnhanceOptions(), fake_context(), on_event=events.append)
+    assert result.plan.stage_names == ("denoise", "upscale", "fidelity")
+    assert [(e.kind, e.stage) for e in events] == [
+        ("start", "denoise"), ("done", "denoise"), ("start", "upscale"), ("done", "upscale"),
+        ("start", "fidelity"), ("done", "fidelity")]
+    assert [t.stage for t in result.timings] == ["diagnose", "denoise", "upscale", "fidelity"]
+    assert result.photo.pixels.shape == (256, 256, 3)
+    # The plan trusts the upscale model to remove the noise and denoises only the guard's reference.
+    # This fake model (nearest ×4) keeps the noise, so the guard finds it inconsistent with the
+    # cleaned reference and drops it: the result is the denoised, resampled photo.
+    raw = np.repeat(np.repeat(noisy, 4, 0), 4, 1)
+    assert result.fidelity is not None and result.fidelity.action == "dropped"
+    denoised = DenoiseStage(result.plan.step("denoise").params).run(Photo(noisy), StageContext()).pixels
+    np.testing.assert_allclose(result.photo.pixels, resize(denoised, 256, 256), atol=1e-6)
+    assert np.abs(raw - resize(x, 256, 256)).mean() > 1.5 * np.abs(result.photo.pixels - resize(x, 256, 256)).mean()
+    assert any("dropped" in n for n in result.notes)
+    assert result.psnr_vs_input is not None and result.ssim_vs_input is not None
+    json.dumps(result.to_dict())
+
+
+def test_runner_cancels_between_steps(astronaut):
+    photo = Photo(f32(astronaut[:64, :64]))
+    plan = plan_for(diagnose(photo))
+    with pytest.raises(Cancelled):
+        run_plan(photo, plan, fake_context(cancel=lambda: True))
+
+
+def test_new_stages_plug_in_without_touching_the_runner(astronaut):
+    @dataclass(frozen=True)
+    class InvertParams:
+        amount: float = 1.0
+
+    class InvertStage:
+        name = "invert"
+
+        def __init__(self, params: InvertParams, load=None) -> None:
+            self.params = params
+
+        def run(self, photo: Photo, context: StageContext) -> Photo:
+            return photo.evolve(pixels=(1.0 - photo.pixels).astype(np.float32))
+
+    registry = default_stages()
+    registry.add(StageEntry("invert", InvertParams, InvertStage))
+    with pytest.raises(InvalidParameter):
+        registry.add(StageEntry("invert", InvertParams, InvertStage))  # no duplicates
+    photo = Photo(f32(astronaut[:32, :32]))
+    plan = Plan((Step("invert", InvertParams(), "test"),), (), (32, 32), (32, 32))
+    result = run_plan(photo, plan, fake_context(), stages=registry)
+    np.testing.assert_allclose(result.photo.pixels, 1.0 - photo.pixels, atol=1e-6)
+    with pytest.raises(InvalidParameter):
+        run_plan(photo, plan, fake_context(), stages=StageRegistry())  # unknown params: refused up front
+
+
+def test_make_plan_sees_the_runtime(astronaut):
+    plan = make_plan(Photo(f32(astronaut[:64, :64])), EnhanceOptions(), fake_context())
+    assert plan.step("upscale").params == UpscaleParams(model=DEFAULT_UPSCALE_MODEL, scale=4.0)
+    assert isinstance(plan.step("fidelity").params, FidelityParams)
+    assert not isinstance(plan.steps[0].params, (DenoiseParams, ColorParams)) or plan.steps[0].track == "reference"
+
+
+# --- the real model: never darker, never shifted -----------------------------------------------
+
+CROPS = {"astronaut": (30, 180), "coffee": (60, 250), "chelsea": (80, 150)}
+
+
+@pytest.mark.parametrize("name", list(CROPS))
+@pytest.mark.parametrize("noise", [0, 12])
+def test_enhance_never_darkens_or_shifts_mean_colour(name, noise):
+    """Real Real-ESRGAN on 64 px crops, colour step off (it changes colour on purpose).
+
+    Tolerance: the result, area-downscaled to the input size, keeps each channel's mean within
+    2/255 of the input's and is never darker than the input by more than 1 L* (CIE lightness).
+    """
+    y, x = CROPS[name]
+    u8 = real(name)[y : y + 64, x : x + 64]
+    img = f32(u8)
+    if noise:
+        img = np.clip(img + np.random.default_rng(5).normal(0, noise / 255, img.shape), 0, 1).astype(np.float32)
+    result = enhance_photo(Photo(img), EnhanceOptions(color="off"), StageContext())
+    assert "upscale" in result.plan.stage_names and result.fidelity is not None
+    small = resize(result.photo.pixels, 64, 64)
+    shift = (small.mean(axis=(0, 1)) - img.mean(axis=(0, 1))) * 255
+    assert np.abs(shift).max() <= 2.0, shift
+    lightness = lambda v: cv2.cvtColor(v, cv2.COLOR_RGB2Lab)[:, :, 0].mean()  # noqa: E731
+    assert lightness(small) >= lightness(img) - 1.0

@@ -1,0 +1,120 @@
+"""The fidelity guard's parts, tested directly on real photos: colour transfer, blend, consistency, guard."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from revive.errors import InvalidParameter
+from revive.imageops import resize
+from revive.pipeline.fidelity import (
+    FidelityParams,
+    consistency,
+    guard,
+    strength_blend,
+    transfer_low_frequency_color,
+)
+from revive.types import Photo
+
+
+def f32(u8: np.ndarray) -> np.ndarray:
+    return (u8 / 255.0).astype(np.float32)
+
+
+def up4(x: np.ndarray) -> np.ndarray:
+    return resize(x, x.shape[1] * 4, x.shape[0] * 4)
+
+
+def lab(x: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(x, cv2.COLOR_RGB2Lab)
+
+
+def test_low_frequency_colour_is_transferred_and_detail_kept(astronaut):
+    reference = f32(astronaut[:256, :256])
+    detail = reference - cv2.GaussianBlur(reference, (0, 0), 2.0)
+    # a "model" that shifted hue and brightness in the large but added its own fine detail
+    shifted = np.clip(reference * np.array([1.12, 0.95, 0.85], np.float32) - 0.03 + 0.5 * detail, 0, 1)
+    out, delta_e = transfer_low_frequency_color(shifted, reference)
+    assert delta_e > 3.0
+    mean_before = np.abs(lab(shifted).mean(axis=(0, 1)) - lab(reference).mean(axis=(0, 1)))
+    mean_after = np.abs(lab(out).mean(axis=(0, 1)) - lab(reference).mean(axis=(0, 1)))
+    assert (mean_after < 0.25 * mean_before + 0.3).all() and mean_after.max() < 1.0  # Lab units
+    hf = lambda v: v - cv2.GaussianBlur(v, (0, 0), 2.0)  # noqa: E731
+    assert np.corrcoef(hf(out).ravel(), hf(shifted).ravel())[0, 1] > 0.95  # the fine detail stays the model's
+
+
+def test_colour_transfer_is_a_no_op_on_an_already_faithful_result(coffee):
+    x = f32(coffee[:200, :300])
+    out, delta_e = transfer_low_frequency_color(x, x)
+    assert delta_e < 1e-3
+    assert out is x  # nothing to correct: not even a Lab round trip
+
+
+def test_colour_transfer_gray():
+    rng = np.random.default_rng(0)
+    ref = np.full((64, 64, 1), 0.5, np.float32)
+    darker = (ref - 0.1 + 0.01 * rng.standard_normal(ref.shape)).astype(np.float32)
+    out, _ = transfer_low_frequency_color(darker, ref)
+    assert abs(float(out.mean()) - 0.5) < 0.005
+
+
+def test_strength_blend():
+    a, b = np.full((4, 4, 3), 1.0, np.float32), np.zeros((4, 4, 3), np.float32)
+    assert strength_blend(a, b, 1.0) is a
+    np.testing.assert_allclose(strength_blend(a, b, 0.8), 0.8)
+    np.testing.assert_allclose(strength_blend(a, b, 0.0), 0.0)
+
+
+def test_consistency_numbers(chelsea):
+    x = f32(chelsea[:128, :128])
+    p, s = consistency(up4(x), x, (128, 128))
+    assert p > 35 and s > 0.97  # a plain resample is consistent with its input
+    noise = np.random.default_rng(1).normal(0, 0.15, (512, 512, 3)).astype(np.float32)
+    p2, s2 = consistency(np.clip(up4(x) + cv2.GaussianBlur(noise, (0, 0), 3), 0, 1), x, (128, 128))
+    assert p2 < p - 10 and s2 < s
+
+
+def test_guard_keeps_a_faithful_result(astronaut):
+    x = f32(astronaut[100:196, 150:246])
+    reference = Photo(up4(x))
+    sharpened = np.clip(reference.pixels + 0.5 * (reference.pixels - cv2.GaussianBlur(reference.pixels, (0, 0), 1.5)), 0, 1)
+    out, report = guard(Photo(sharpened), reference, FidelityParams(strength=0.8), (96, 96))
+    assert report.action == "kept" and report.strength_used == 0.8
+    assert report.psnr >= report.psnr_unguarded  # the blend only moves toward the reference
+    assert out.pixels.shape == reference.pixels.shape
+    assert "consistent" in report.message
+
+
+def test_guard_softens_then_drops_an_inconsistent_result(astronaut, coffee):
+    x = f32(astronaut[100:196, 150:246])
+    reference = Photo(up4(x))
+    rng = np.random.default_rng(2)
+    texture = cv2.GaussianBlur(rng.normal(0, 0.5, reference.pixels.shape).astype(np.float32), (0, 0), 4)
+    hallucinated = Photo(np.clip(reference.pixels + texture, 0, 1))
+    out, report = guard(hallucinated, reference, FidelityParams(min_psnr=28, min_ssim=0.9), (96, 96))
+    assert report.action == "softened" and 0 < report.strength_used < 0.8
+    assert report.psnr >= 28 and report.ssim >= 0.9
+    assert "softened" in report.message
+
+    unrelated = Photo(up4(f32(coffee[:96, :96])))
+    out, report = guard(unrelated, reference, FidelityParams(), (96, 96))
+    assert report.action == "dropped" and report.strength_used == 0.0
+    np.testing.assert_allclose(out.pixels, reference.pixels, atol=1e-6)
+    assert "dropped" in report.message
+
+
+def test_guard_keeps_alpha_and_handles_gray(chelsea):
+    x = f32(cv2.cvtColor(chelsea[:64, :64], cv2.COLOR_RGB2GRAY))[:, :, None]
+    alpha = np.ones((256, 256), np.float32)
+    result = Photo(up4(x)[:, :, None] if up4(x).ndim == 2 else up4(x), alpha)
+    out, report = guard(result, Photo(up4(x) if up4(x).ndim == 3 else up4(x)[:, :, None]), FidelityParams(), (64, 64))
+    assert out.alpha is alpha and out.pixels.shape == (256, 256, 1)
+    assert report.action == "kept"
+
+
+def test_params_are_validated():
+    with pytest.raises(InvalidParameter):
+        FidelityParams(strength=1.2)
+    with pytest.raises(InvalidParameter):
+        FidelityParams(min_ssim=-0.1)
