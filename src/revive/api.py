@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -15,6 +15,8 @@ from . import imageio
 from .imageio import DEFAULT_MAX_PIXELS
 from .models.loaders import LoadOptions
 from .outputs import check_target
+from .pipeline.autopilot import EnhanceOptions, Plan
+from .pipeline.runner import EnhanceResult, EventFn, enhance_photo, make_plan
 from .runtime import ModelRuntime
 from .stages.base import StageContext, StageProgressFn
 from .stages.upscale import UpscaleParams, UpscaleStage
@@ -24,7 +26,10 @@ from .types import Photo
 ImageT = TypeVar("ImageT")
 
 
-__all__ = ["UpscaleResult", "default_runtime", "read", "upscale", "upscale_file", "write"]
+__all__ = [
+    "EnhanceFileResult", "EnhanceOptions", "EnhanceResult", "Plan", "UpscaleResult", "default_runtime", "enhance",
+    "enhance_file", "plan", "read", "upscale", "upscale_file", "write",
+]
 
 
 def read(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Photo:
@@ -159,3 +164,116 @@ def upscale_file(
         input_size=(photo.width, photo.height), output_size=(result.width, result.height),
         seconds=time.perf_counter() - started, notes=tuple(notes),
     )
+
+
+# --- enhance: the autopilot (diagnose → plan → run → guard) -------------------------------------
+
+
+def plan(
+    image: Any,
+    *,
+    scale: float | None = None,
+    model: str | None = None,
+    faces: Literal["auto", "on", "off"] = "auto",
+    denoise: Literal["auto", "off"] | float = "auto",
+    color: Literal["auto", "off"] = "auto",
+    strength: float = 0.8,
+    tile: int | None = None,
+    runtime: ModelRuntime | None = None,
+) -> Plan:
+    """Diagnose a photo and return what ``enhance`` would do with these options, without doing it.
+
+    ``plan.explain()`` is the text ``revive enhance --dry-run`` prints, ``plan.to_dict()`` the JSON;
+    ``plan.diagnosis`` holds the measurements behind it.
+    """
+    options = EnhanceOptions(scale=scale, model=model, faces=faces, denoise=denoise, color=color, strength=strength,
+                             tile=tile)
+    return make_plan(_to_photo(image), options, _context(runtime, None, None))
+
+
+def enhance(
+    image: ImageT,
+    *,
+    scale: float | None = None,
+    model: str | None = None,
+    faces: Literal["auto", "on", "off"] = "auto",
+    denoise: Literal["auto", "off"] | float = "auto",
+    color: Literal["auto", "off"] = "auto",
+    strength: float = 0.8,
+    tile: int | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    runtime: ModelRuntime | None = None,
+) -> ImageT:
+    """Enhance a photo with the autopilot; returns the same kind of object it was given.
+
+    The photo is diagnosed, a plan is made (cleanup → faces → upscale → colour → fidelity guard)
+    and run; every argument overrides the autopilot's choice (``scale=None``: from the photo's size;
+    ``denoise``: auto, off or a strength 0..1; ``strength``: the model's share over a plain
+    resample). For the diagnosis, plan, timings and guard numbers use :func:`enhance_file` or
+    :func:`revive.pipeline.runner.enhance_photo`. A path argument returns a Photo.
+    """
+    options = EnhanceOptions(scale=scale, model=model, faces=faces, denoise=denoise, color=color, strength=strength,
+                             tile=tile)
+    result = enhance_photo(_to_photo(image), options, _context(runtime, progress, cancel),
+                           load=LoadOptions(device=device, threads=threads))
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class EnhanceFileResult:
+    input: Path
+    output: Path
+    result: EnhanceResult
+    report: Path | None
+    seconds: float
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "input": str(self.input), "output": str(self.output),
+            "input_size": list(r.plan.input_size), "output_size": [r.photo.width, r.photo.height],
+            "steps": [s.stage for s in r.plan.steps], "seconds": round(self.seconds, 3),
+            "fidelity": None if r.fidelity is None else r.fidelity.to_dict(),
+            "report": None if self.report is None else str(self.report), "notes": list(self.notes),
+        }
+
+
+def enhance_file(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    options: EnhanceOptions | None = None,
+    load: LoadOptions | None = None,
+    format: str | None = None,
+    quality: int | None = None,
+    overwrite: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    report: str | os.PathLike[str] | None = None,
+    runtime: ModelRuntime | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    on_event: EventFn | None = None,
+) -> EnhanceFileResult:
+    """Read, enhance and atomically write one file; ``report`` (.json or .html) explains the result."""
+    from .pipeline.report import report_format, write_report
+
+    started = time.perf_counter()
+    source, target = Path(source), Path(target)
+    check_target(target, overwrite=overwrite, protect=(source,))  # fail before the slow part
+    report_path = None if report is None else Path(report)
+    if report_path is not None:
+        report_format(report_path)
+        check_target(report_path, overwrite=overwrite, protect=(source, target))
+    photo = imageio.read(source, max_pixels=max_pixels)
+    result = enhance_photo(photo, options or EnhanceOptions(), _context(runtime, progress, cancel),
+                           load=load or LoadOptions(), on_event=on_event)
+    fmt = format or imageio.format_for_path(target)
+    notes = (*photo.meta.notes, *imageio.write_notes(result.photo, fmt), *result.notes)
+    written = imageio.write(result.photo, target, format=fmt, quality=quality, overwrite=overwrite, protect=(source,))
+    if report_path is not None:
+        write_report(report_path, result, photo, input=source, output=written)
+    return EnhanceFileResult(source, written, result, report_path, time.perf_counter() - started, tuple(notes))

@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # Each module below defines `register(app)`; listed here, imported explicitly (no scanning).
-COMMAND_MODULES: tuple[str, ...] = ("upscale", "models", "diagnose", "compare")
+COMMAND_MODULES: tuple[str, ...] = ("upscale", "models", "diagnose", "compare", "enhance")
 
 
 def _register_all() -> None:

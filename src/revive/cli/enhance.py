@@ -1,0 +1,128 @@
+"""`revive enhance`: the autopilot — diagnose each photo, plan, run, guard, and explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ..errors import ImageWriteError, InvalidParameter, ReviveError
+from .common import EXIT_FAILED, EXIT_OK, TileProgress, error_line, fail, note_line, out_console, print_json
+from .upscale import _parse_tile
+
+if TYPE_CHECKING:
+    from ..pipeline.autopilot import EnhanceOptions
+    from ..runtime import ModelRuntime
+
+
+def _report_path(report: Path | None, source: Path, many: bool) -> Path | None:
+    """The report file for one input: as given for one input, ``<stem>-<input stem><suffix>`` for several."""
+    if report is None or not many:
+        return report
+    return report.with_name(f"{report.stem}-{source.stem}{report.suffix}")
+
+
+def enhance(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan with its reasons; write nothing.")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per photo (the plan with --dry-run).")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Write a report: report.json or report.html (several inputs: one each, named after the input).")] = None,  # noqa: UP045
+    scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
+    faces: Annotated[str, typer.Option(help="Face restoration: auto, on or off.")] = "auto",
+    denoise: Annotated[str, typer.Option(help="Noise and JPEG cleanup: auto, off, or a strength 0..1.")] = "auto",
+    color: Annotated[str, typer.Option(help="White balance, exposure and contrast: auto or off.")] = "auto",
+    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the model's result over a plain resample.")] = 0.8,
+    tile: Annotated[str, typer.Option(help="Tile size in pixels for model steps, or 'auto' (from free memory).")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all cores).")] = None,  # noqa: UP045
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu (or cuda:N / mps with torch models).")] = "auto",
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp or tiff.")] = None,  # noqa: UP045
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")] = None,  # noqa: UP045
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs and reports.")] = False,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels (decompression bombs).")] = 100_000_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary lines.")] = False,
+) -> None:
+    """Enhance photos automatically: diagnose, then denoise/deblock, upscale, fix colour — and prove it faithful."""
+    from .. import api
+    from ..models.loaders import LoadOptions
+    from ..outputs import expand_inputs, plan_outputs
+    from ..pipeline.report import report_format
+
+    if format is not None:
+        format = format.lower().replace("jpeg", "jpg").replace("tif", "tiff").replace("tifff", "tiff")
+    try:
+        options = api.EnhanceOptions(
+            scale=scale, model=model, faces=faces, denoise=api.EnhanceOptions.parse_denoise(denoise),  # type: ignore[arg-type]
+            color=color, strength=strength, tile=_parse_tile(tile),  # type: ignore[arg-type]
+        )
+        runtime = api.default_runtime()
+        if model is not None:
+            runtime.registry.get(model)  # an unknown name fails now, with suggestions
+        if report is not None:
+            report_format(report)
+        sources, many = expand_inputs(inputs)
+        if not sources:
+            raise InvalidParameter("no image files found in the given folder(s)")
+        output_is_dir = many or (output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))))
+        plans = plan_outputs(sources, output, output_is_dir=output_is_dir, format=format, tag="enhanced")
+    except ReviveError as err:
+        raise fail(err) from err
+
+    load = LoadOptions(device=device, threads=threads)
+    progress = TileProgress(enabled=not quiet and not json_lines and not dry_run)
+    failures = 0
+    try:
+        for target in plans:
+            progress.start_file(target.source.name)
+            try:
+                if dry_run:
+                    _dry_run(target.source, target.target, options, max_pixels, runtime, json_lines)
+                    continue
+                result = api.enhance_file(
+                    target.source, target.target, options=options, load=load, format=target.format,
+                    quality=quality, overwrite=overwrite, max_pixels=max_pixels,
+                    report=_report_path(report, target.source, many), runtime=runtime, progress=progress,
+                )
+            except ReviveError as err:
+                failures += 1
+                progress.close()
+                error_line(str(err), None if isinstance(err, ImageWriteError) else target.source)
+                if json_lines:
+                    print_json({"input": str(target.source), "error": str(err)})
+                continue
+            progress.close()
+            if json_lines:
+                print_json(result.to_dict())
+            elif not quiet:
+                for note in result.notes:
+                    note_line(f"{target.source}: {note}")
+                r = result.result
+                steps = ", ".join(s.stage for s in r.plan.steps if s.track == "both") or "nothing to do"
+                out_console.print(f"{result.input} → {result.output}  ({r.photo.width}×{r.photo.height}; {steps}; "
+                                  f"{result.seconds:.1f} s)", markup=False)
+                if result.report is not None:
+                    out_console.print(f"  report: {result.report}", markup=False)
+    finally:
+        progress.close()
+    raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+def _dry_run(source: Path, target: Path, options: EnhanceOptions, max_pixels: int, runtime: ModelRuntime,
+             json_lines: bool) -> None:
+    from .. import api
+
+    o = options
+    plan = api.plan(api.read(source, max_pixels=max_pixels), scale=o.scale, model=o.model, faces=o.faces,
+                    denoise=o.denoise, color=o.color, strength=o.strength, tile=o.tile, runtime=runtime)
+    if json_lines:
+        print_json({"input": str(source), "output": str(target), "dry_run": True, **plan.to_dict()})
+        return
+    out_console.print(f"{source} → {target}  (dry run: nothing written)", markup=False)
+    out_console.print("  " + plan.explain().replace("\n", "\n  "), markup=False)
+    out_console.print()
+
+
+def register(app: typer.Typer) -> None:
+    app.command(no_args_is_help=True)(enhance)

@@ -1,0 +1,139 @@
+"""`revive enhance`: dry runs, JSON lines, reports, overrides, errors and exit codes.
+
+Most runs use a nearest-neighbour stand-in for the upscale model (the CLI is the point here); one
+runs the embedded Real-ESRGAN on a 48 px photo end to end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import revive.api
+from revive.cli import app
+from revive.models import DEFAULT_UPSCALE_MODEL
+from revive.testing import FakeRuntime, NearestModel
+
+runner = CliRunner()
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    fakes = FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL), NearestModel(2, "realesr-animevideov3-x2"))
+    monkeypatch.setattr(revive.api, "_runtime", fakes)
+
+
+@pytest.fixture
+def photos(tmp_path, astronaut, coffee) -> tuple[Path, Path]:
+    a, b = tmp_path / "face.png", tmp_path / "cup.png"
+    Image.fromarray(astronaut[100:164, 150:214]).save(a)
+    Image.fromarray(coffee[150:214, 250:314]).save(b)
+    return a, b
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, photos, fake_model):
+    before = sorted(tmp_path.iterdir())
+    result = invoke("enhance", *photos, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert sorted(tmp_path.iterdir()) == before
+    out = result.stdout
+    assert "face.png → " in out and "cup.png → " in out and "dry run: nothing written" in out
+    assert "1. " in out and "upscale ×4 with realesrgan-x4plus" in out and "fidelity" in out
+    assert "findings:" in out and "64×64 → 256×256" in out
+
+
+def test_dry_run_json_is_the_plan_as_data(photos, fake_model):
+    result = invoke("enhance", photos[0], "--dry-run", "--json", "--scale", "2", "--strength", "0.6")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(ln) for ln in result.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    plan = lines[0]
+    assert plan["dry_run"] is True and plan["output_size"] == [128, 128]
+    steps = {s["stage"]: s for s in plan["steps"]}
+    assert steps["upscale"]["params"]["scale"] == 2.0 and steps["fidelity"]["params"]["strength"] == 0.6
+    assert all(s["reason"] for s in plan["steps"])
+    assert "noise" in plan["diagnosis"] and "faces" in plan["diagnosis"]
+
+
+def test_overrides_reach_the_plan(tmp_path, astronaut, fake_model):
+    noisy = np.clip(astronaut[:128, :128] + np.random.default_rng(0).normal(0, 20, (128, 128, 3)), 0, 255)
+    Image.fromarray(noisy.astype(np.uint8)).save(tmp_path / "noisy.png")
+
+    def stages(*args: str) -> list[str]:
+        result = invoke("enhance", tmp_path / "noisy.png", "--dry-run", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [s["stage"] for s in json.loads(result.stdout)["steps"]]
+
+    assert stages("--scale", "1") == ["denoise"]
+    assert stages("--scale", "1", "--denoise", "off") == []
+    assert stages("--denoise", "off", "--model", "realesr-animevideov3-x2", "--scale", "2") == ["upscale", "fidelity"]
+
+
+def test_enhance_writes_output_and_html_report(tmp_path, photos, fake_model):
+    result = invoke("enhance", photos[1], "-o", tmp_path / "out.png", "--report", tmp_path / "report.html")
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out.png").size == (256, 256)
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == 2  # before and after, embedded
+    for part in ("Diagnosis", "Plan", "Fidelity guard", "Timings", "PSNR", "SSIM", 'type="range"'):
+        assert part in page
+    assert "cup.png → " in result.stdout and "report: " in result.stdout
+
+
+def test_json_lines_and_json_reports_for_several_files(tmp_path, photos, fake_model):
+    out = tmp_path / "out"
+    result = invoke("enhance", *photos, "-o", out, "--json", "--report", tmp_path / "r" / "report.json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(ln) for ln in result.stdout.splitlines() if ln.strip()]
+    assert [Path(line["output"]).name for line in lines] == ["face_enhanced.png", "cup_enhanced.png"]
+    assert all(line["steps"][-1] == "fidelity" and line["fidelity"]["action"] for line in lines)
+    report = json.loads((tmp_path / "r" / "report-face.json").read_text())
+    assert report["input"].endswith("face.png") and report["output_size"] == [256, 256]
+    assert [t["stage"] for t in report["timings"]][0] == "diagnose"
+    assert report["plan"]["steps"] and report["diagnosis"]["resolution"]["width"] == 64
+    assert {"psnr", "ssim", "action", "strength_used"} <= set(report["fidelity"])
+    assert (tmp_path / "r" / "report-cup.json").is_file()
+
+
+def test_quiet_prints_nothing(tmp_path, photos, fake_model):
+    result = invoke("enhance", photos[0], "-o", tmp_path / "q.png", "-q")
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_errors_and_exit_codes(tmp_path, photos, fake_model):
+    missing = tmp_path / "missing.png"
+    result = invoke("enhance", missing, photos[0], "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"revive: error: {missing}: ")
+    assert (tmp_path / "out" / "face_enhanced.png").is_file()  # the others still ran
+
+    result = invoke("enhance", photos[0], "-o", tmp_path / "out" / "face_enhanced.png")
+    assert result.exit_code == 1 and "--overwrite" in result.stderr
+    assert invoke("enhance", photos[0], "-o", tmp_path / "out" / "face_enhanced.png", "--overwrite").exit_code == 0
+
+    for bad in (["--denoise", "lots"], ["--faces", "maybe"], ["--color", "on"], ["--report", "r.txt"],
+                ["--scale", "0"], ["--strength", "2"]):
+        result = invoke("enhance", photos[0], "--dry-run", *bad)
+        assert result.exit_code == 2, (bad, result.output)
+    result = invoke("enhance", photos[0], "--dry-run", "--model", "no-such-model")
+    assert result.exit_code == 1 and "no-such-model" in result.stderr
+
+
+def test_real_model_end_to_end(tmp_path, chelsea):
+    Image.fromarray(chelsea[100:148, 200:248]).save(tmp_path / "cat.png")
+    result = invoke("enhance", tmp_path / "cat.png", "--report", tmp_path / "cat.json", "--json")
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    assert line["output_size"] == [192, 192] and "upscale" in line["steps"]
+    assert Image.open(tmp_path / "cat_enhanced.png").size == (192, 192)
+    report = json.loads((tmp_path / "cat.json").read_text())
+    assert report["fidelity"]["action"] == "kept" and report["fidelity"]["ssim"] > 0.8
