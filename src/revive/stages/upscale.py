@@ -24,7 +24,7 @@ class UpscaleParams:
     model: str = DEFAULT_UPSCALE_MODEL
     scale: float | None = None  # None = the model's native factor; any positive factor otherwise
     tile: int | None = None  # None = auto from the memory budget
-    tile_overlap: int = 24
+    tile_overlap: int = 32
     alpha: AlphaMode = "resample"
 
     def __post_init__(self) -> None:
@@ -59,7 +59,16 @@ class UpscaleStage:
 
 def _run_model(pixels: np.ndarray, model: ImageModel, params: UpscaleParams, context: StageContext,
                label: str) -> np.ndarray:
-    options = TileOptions(tile=params.tile, overlap=params.tile_overlap)
+    tile = params.tile
+    if tile is None and getattr(model, "tiling", "supported") == "internal":
+        tile = max(8, *pixels.shape[:2])  # the model tiles internally: one tile, halved only on out-of-memory
+    options = TileOptions(
+        tile=tile,
+        overlap=params.tile_overlap,
+        multiple_of=getattr(model, "multiple_of", 1),
+        min_size=getattr(model, "min_size", 1),
+        memory_budget=getattr(model, "memory_budget", None),
+    )
     return process_tiled(
         pixels, model, model.scale, options,
         bytes_per_pixel=model.bytes_per_input_pixel(),
