@@ -20,8 +20,8 @@ from .spec import ModelSpec
 from .torch_inspect import bytes_per_input_pixel, load_descriptor, purpose_of
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
-# What an allocator says when it ran out (CPU and MPS raise a plain RuntimeError).
-_OOM_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate")
+# What an allocator says when it ran out (CPU, MPS, cuBLAS and cuDNN raise a plain RuntimeError).
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate", "alloc_failed")
 
 
 def _mps_available() -> bool:
