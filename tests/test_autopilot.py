@@ -309,3 +309,18 @@ def test_enhance_never_darkens_or_shifts_mean_colour(name, noise):
     assert np.abs(shift).max() <= 2.0, shift
     lightness = lambda v: cv2.cvtColor(v, cv2.COLOR_RGB2Lab)[:, :, 0].mean()  # noqa: E731
     assert lightness(small) >= lightness(img) - 1.0
+
+
+def test_gray_and_transparent_photos_go_through_every_stage(astronaut):
+    gray = cv2.cvtColor(astronaut[:64, :64], cv2.COLOR_RGB2GRAY)
+    noisy = np.clip(f32(gray) + np.random.default_rng(4).normal(0, 20 / 255, gray.shape), 0, 1)[:, :, None]
+    dark = (noisy * 0.3).astype(np.float32)
+    result = enhance_photo(Photo(dark), EnhanceOptions(), fake_context())
+    assert result.photo.pixels.shape == (256, 256, 1)
+    assert {"denoise", "upscale", "color", "fidelity"} <= set(result.plan.stage_names)
+
+    rgba = np.dstack([astronaut[:64, :64], np.full((64, 64), 255, np.uint8)])
+    rgba[:20, :20, 3] = 0
+    result = enhance_photo(Photo.from_array(rgba), EnhanceOptions(), fake_context())
+    assert result.photo.alpha is not None and result.photo.alpha.shape == (256, 256)
+    assert result.photo.alpha[:70, :70].max() < 0.05 and result.photo.alpha[100:, 100:].min() > 0.95
