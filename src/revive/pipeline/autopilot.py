@@ -142,7 +142,7 @@ class Step:
     track: Track = "both"  # "reference": only the fidelity guard's reference gets this step
 
     def to_dict(self) -> dict[str, Any]:
-        params = asdict(self.params) if is_dataclass(self.params) else dict(self.params)
+        params = asdict(self.params) if is_dataclass(self.params) and not isinstance(self.params, type) else dict(self.params)
         return {"stage": self.stage, "params": params, "reason": self.reason, "track": self.track}
 
 
@@ -258,9 +258,9 @@ def _cleanup_steps(d: Diagnosis, options: EnhanceOptions, caps: Capabilities, re
         model = _first_name(caps.installed_for("denoise"))
         strength = auto_denoise_strength(sigma) if forced is None else forced
         why = f"noise σ≈{sigma:.0f}" if d.noise.attention else f"--denoise {forced:g} (noise σ≈{sigma:.1f})"
-        params = DenoiseParams(sigma=round(max(sigma, FORCED_MIN_SIGMA), 2), strength=strength, model=model,
-                               **_tiling(options))
-        steps.append(_cleanup_step("denoise", params, why, "noise", restored, model))
+        denoise = DenoiseParams(sigma=round(max(sigma, FORCED_MIN_SIGMA), 2), strength=strength, model=model,
+                                **_tiling(options))
+        steps.append(_cleanup_step("denoise", denoise, why, "noise", restored, model))
     return steps
 
 

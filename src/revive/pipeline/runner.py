@@ -48,8 +48,11 @@ Counterpart = Callable[[Photo, Photo, Any, StageContext, LoadOptions | None], Ph
 
 
 class Entry(Protocol):
-    name: str
-    params_type: type
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params_type(self) -> type: ...
 
     def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None) -> Tracks: ...
 
