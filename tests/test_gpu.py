@@ -80,7 +80,7 @@ def test_real_cuda_out_of_memory_halves_the_tile(tmp_path: Path, chelsea: np.nda
     registry, store = _esrgan_store(tmp_path, blocks=2)
     context = _context(registry, store, "cuda")
     model = context.runtime.load("rrdb")
-    image = Photo.from_array(np.ascontiguousarray(np.tile(chelsea, (2, 2, 1))[:768, :768]))
+    image = Photo.from_array(np.ascontiguousarray(np.tile(chelsea, (3, 2, 1))[:768, :768]))
     sizes: list[int] = []
     descriptor = model.descriptor
 
