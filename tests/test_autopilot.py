@@ -15,7 +15,7 @@ from PIL import Image
 from revive import imageio
 from revive.errors import Cancelled, InvalidParameter
 from revive.imageops import resize
-from revive.models import DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL
+from revive.models import BUILTIN_MODELS, DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL, ModelRegistry
 from revive.pipeline.analysis import diagnose
 from revive.pipeline.autopilot import Capabilities, EnhanceOptions, Plan, Step, plan_for
 from revive.pipeline.fidelity import FidelityParams
@@ -217,7 +217,9 @@ def test_plan_is_data(tmp_path):
 
 
 def fake_context(**kwargs) -> StageContext:
-    return StageContext(runtime=FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL)), **kwargs)
+    """A nearest ×4 stand-in for the default model, declaring what the real one restores."""
+    options = ModelRegistry(BUILTIN_MODELS).get(DEFAULT_UPSCALE_MODEL).options
+    return StageContext(runtime=FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL, options)), **kwargs)
 
 
 def test_runner_events_timings_and_reference_track(astronaut):

@@ -119,3 +119,15 @@ def test_x4plus_adds_detail_and_stays_faithful(astronaut):
     assert detail(ours) > 1.5 * detail(bicubic)
     back = cv2.resize(ours, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float64)
     assert 10 * np.log10(255**2 / np.mean((back - small) ** 2)) > 25
+
+
+def test_facade_diagnose_and_compare(astronaut):
+    import cv2
+
+    crop = astronaut[:128, :128]
+    noisy = np.clip(crop + np.random.default_rng(0).normal(0, 15, crop.shape), 0, 255).astype(np.uint8)
+    assert revive.diagnose(noisy).noise.sigma > 3 * revive.diagnose(crop).noise.sigma
+    same = revive.compare(crop, crop)
+    assert same.ssim == pytest.approx(1.0) and same.psnr == float("inf")
+    blurred = revive.compare(crop, cv2.GaussianBlur(crop, (0, 0), 2), y_channel=True, crop_border=4)
+    assert 20 < blurred.psnr < 35 and 0.4 < blurred.ssim < 0.95

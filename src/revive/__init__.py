@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from .api import (
+    Comparison,
+    Diagnosis,
     EnhanceFileResult,
     EnhanceOptions,
     Plan,
     UpscaleResult,
+    compare,
+    diagnose,
     enhance,
     enhance_file,
     plan,
@@ -19,7 +23,8 @@ from .errors import ReviveError
 from .types import ImageMeta, Photo
 
 __all__ = [
-    "EnhanceFileResult", "EnhanceOptions", "ImageMeta", "Photo", "Plan", "ReviveError", "UpscaleResult", "enhance",
-    "enhance_file", "plan", "read", "upscale", "upscale_file", "write",
+    "Comparison", "Diagnosis", "EnhanceFileResult", "EnhanceOptions", "ImageMeta", "Photo", "Plan", "ReviveError",
+    "UpscaleResult", "compare", "diagnose", "enhance", "enhance_file", "plan", "read", "upscale", "upscale_file",
+    "write",
 ]
 __version__ = "0.1.0"

@@ -15,7 +15,11 @@ from . import imageio
 from .imageio import DEFAULT_MAX_PIXELS
 from .models.loaders import LoadOptions
 from .outputs import check_target
+from .pipeline.analysis import Diagnosis
+from .pipeline.analysis import diagnose as _diagnose
 from .pipeline.autopilot import EnhanceOptions, Plan
+from .pipeline.metrics import Comparison
+from .pipeline.metrics import compare as _compare
 from .pipeline.runner import EnhanceResult, EventFn, enhance_photo, make_plan
 from .runtime import ModelRuntime
 from .stages.base import StageContext, StageProgressFn
@@ -27,8 +31,9 @@ ImageT = TypeVar("ImageT")
 
 
 __all__ = [
-    "EnhanceFileResult", "EnhanceOptions", "EnhanceResult", "Plan", "UpscaleResult", "default_runtime", "enhance",
-    "enhance_file", "plan", "read", "upscale", "upscale_file", "write",
+    "Comparison", "Diagnosis", "EnhanceFileResult", "EnhanceOptions", "EnhanceResult", "Plan", "UpscaleResult",
+    "compare", "default_runtime", "diagnose", "enhance", "enhance_file", "plan", "read", "upscale", "upscale_file",
+    "write",
 ]
 
 
@@ -277,3 +282,13 @@ def enhance_file(
     if report_path is not None:
         write_report(report_path, result, photo, input=source, output=written)
     return EnhanceFileResult(source, written, result, report_path, time.perf_counter() - started, tuple(notes))
+
+
+def diagnose(image: Any) -> Diagnosis:
+    """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces."""
+    return _diagnose(_to_photo(image))
+
+
+def compare(reference: Any, other: Any, *, y_channel: bool = False, crop_border: int = 0) -> Comparison:
+    """PSNR and SSIM of ``other`` against ``reference`` with the BasicSR conventions."""
+    return _compare(_to_photo(reference), _to_photo(other), crop_border=crop_border, y_channel=y_channel)

@@ -10,17 +10,18 @@ from .models.spec import ImageModel
 from .runtime import ModelRuntime
 
 
-def fake_spec(name: str = "nearest-x4", scale: int = 4, purpose: str = "upscale") -> ModelSpec:
+def fake_spec(name: str = "nearest-x4", scale: int = 4, purpose: str = "upscale",
+              options: tuple[tuple[str, str], ...] = ()) -> ModelSpec:
     return ModelSpec(name=name, purpose=purpose, runtime="ncnn", architecture="fake", scale=scale,  # type: ignore[arg-type]
-                     files=(), license="MIT", description="test fake")
+                     files=(), license="MIT", description="test fake", options=options)
 
 
 class NearestModel:
     """×scale nearest-neighbour 'super-resolution': exact, instant, and easy to reason about."""
 
-    def __init__(self, scale: int = 4, name: str | None = None) -> None:
+    def __init__(self, scale: int = 4, name: str | None = None, options: tuple[tuple[str, str], ...] = ()) -> None:
         self.scale = scale
-        self.spec = fake_spec(name or f"nearest-x{scale}", scale)
+        self.spec = fake_spec(name or f"nearest-x{scale}", scale, options=options)
         self.device = "cpu"
         self.calls: list[tuple[int, int]] = []
 

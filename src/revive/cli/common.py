@@ -76,3 +76,15 @@ class TileProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def parse_tile(value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        tile = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected 'auto' or a number of pixels, got {value!r}") from None
+    if tile < 8:
+        raise typer.BadParameter(f"tile must be at least 8 pixels, got {tile}")
+    return tile

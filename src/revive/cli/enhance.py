@@ -8,8 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import ImageWriteError, InvalidParameter, ReviveError
-from .common import EXIT_FAILED, EXIT_OK, TileProgress, error_line, fail, note_line, out_console, print_json
-from .upscale import _parse_tile
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    TileProgress,
+    error_line,
+    fail,
+    note_line,
+    out_console,
+    parse_tile,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from ..pipeline.autopilot import EnhanceOptions
@@ -55,7 +64,7 @@ def enhance(
     try:
         options = api.EnhanceOptions(
             scale=scale, model=model, faces=faces, denoise=api.EnhanceOptions.parse_denoise(denoise),  # type: ignore[arg-type]
-            color=color, strength=strength, tile=_parse_tile(tile),  # type: ignore[arg-type]
+            color=color, strength=strength, tile=parse_tile(tile),  # type: ignore[arg-type]
         )
         runtime = api.default_runtime()
         if model is not None:

@@ -25,6 +25,7 @@ from ..errors import ReviveError
 from ..models import ModelSpec, ModelStore, default_registry
 from ..models.download import Progress as DownloadProgress
 from ..models.importer import import_model
+from .common import EXIT_FAILED, err_console, error_line, out_console
 
 models_app = typer.Typer(name="models", help="List, download, import and check models.", no_args_is_help=True)
 
@@ -34,11 +35,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _out() -> Console:
-    return Console(highlight=False)
+    return out_console
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return err_console
 
 
 @contextlib.contextmanager
@@ -47,8 +48,8 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ReviveError as err:
-        _err().print(f"revive: error: {err}", style="red", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        error_line(str(err))
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _size(n: int | None) -> str:

@@ -8,19 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ImageWriteError, InvalidParameter, ReviveError
-from .common import EXIT_FAILED, EXIT_OK, TileProgress, error_line, fail, note_line, out_console, print_json
-
-
-def _parse_tile(value: str) -> int | None:
-    if value == "auto":
-        return None
-    try:
-        tile = int(value)
-    except ValueError:
-        raise typer.BadParameter(f"expected 'auto' or a number of pixels, got {value!r}") from None
-    if tile < 8:
-        raise typer.BadParameter(f"tile must be at least 8 pixels, got {tile}")
-    return tile
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    TileProgress,
+    error_line,
+    fail,
+    note_line,
+    out_console,
+    parse_tile,
+    print_json,
+)
 
 
 def upscale(
@@ -48,7 +46,7 @@ def upscale(
     if format is not None:
         format = format.lower().replace("jpeg", "jpg").replace("tif", "tiff").replace("tifff", "tiff")
     try:
-        params = UpscaleParams(**api._upscale_kwargs(model, scale, _parse_tile(tile), tile_overlap))
+        params = UpscaleParams(**api._upscale_kwargs(model, scale, parse_tile(tile), tile_overlap))
         runtime = api.default_runtime()
         spec = runtime.registry.get(params.model)
         sources, many = expand_inputs(inputs)

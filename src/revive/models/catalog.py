@@ -16,6 +16,9 @@ def _embedded_ncnn(stem: str, param_sha: str, param_size: int, bin_sha: str, bin
 
 
 _NCNN_IO = (("input", "data"), ("output", "output"))
+# Real-ESRGAN x4plus models are trained on synthetic noise, blur and JPEG (Wang et al. 2021): they
+# remove that damage while upscaling, which the autopilot's planner reads from this option.
+_RESTORES = (("restores", "noise,jpeg,blur"),)
 
 EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -33,7 +36,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="photo",
         description="Real-ESRGAN x4plus: general photos, removes blur, noise and JPEG damage. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO,
+        options=_NCNN_IO + _RESTORES,
     ),
     ModelSpec(
         name="realesrgan-x4plus-anime",
@@ -50,7 +53,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="anime",
         description="Real-ESRGAN x4plus-anime: illustrations and anime art. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO,
+        options=_NCNN_IO + _RESTORES,
     ),
     *(
         ModelSpec(

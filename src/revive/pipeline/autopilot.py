@@ -54,7 +54,6 @@ EXPOSURE_STRENGTH = 0.8
 UNDER_EXPOSED_CONTRAST = 0.5
 WASHED_OUT_CONTRAST = 0.8
 WASHED_OUT_SHADOW_L = 40.0
-KNOWN_RESTORERS = {"realesrgan-x4plus": "noise,jpeg,blur", "realesrgan-x4plus-anime": "noise,jpeg,blur"}
 FORCED_MIN_SIGMA = 3.0  # --denoise N on a photo that measures cleaner still filters this much
 
 
@@ -219,15 +218,11 @@ def plan_for(
 def restores(spec: ModelSpec | None) -> frozenset[str]:
     """Damage a model removes on its own while it works ("noise", "jpeg", "blur"), as declared.
 
-    Declared by a spec option ``restores`` (comma-separated); the embedded Real-ESRGAN models,
-    trained on synthetic noise, blur and JPEG (Wang et al. 2021), are known here until their
-    catalog entries carry the option.
+    Declared by the catalog as a spec option ``restores`` (comma-separated).
     """
     if spec is None:
         return frozenset()
-    declared = spec.option("restores")
-    if declared is None:
-        declared = KNOWN_RESTORERS.get(spec.name, "")
+    declared = spec.option("restores", "") or ""
     return frozenset(p.strip() for p in declared.split(",") if p.strip())
 
 
