@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import InvalidParameter, ReviveError
+from ..errors import ImageWriteError, InvalidParameter, ReviveError
+from ..outputs import OutputPlan, expand_inputs, plan_outputs
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -88,3 +91,73 @@ def parse_tile(value: str) -> int | None:
     if tile < 8:
         raise typer.BadParameter(f"tile must be at least 8 pixels, got {tile}")
     return tile
+
+
+_FORMAT_ALIASES = {"jpeg": "jpg", "tif": "tiff"}
+
+
+def normalize_format(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.lower().lstrip(".")
+    return _FORMAT_ALIASES.get(value, value)
+
+
+def plan_file_jobs(inputs: Sequence[Path], output: Path | None, format: str | None, tag: str) -> tuple[list[OutputPlan], bool]:
+    """Inputs (files and folders) paired with their outputs; True when the inputs name several files."""
+    sources, many = expand_inputs(inputs)
+    if not sources:
+        raise InvalidParameter("no image files found in the given folder(s)")
+    output_is_dir = many or (output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))))
+    return plan_outputs(sources, output, output_is_dir=output_is_dir, format=normalize_format(format), tag=tag), many
+
+
+class FileResult(Protocol):
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+ResultT = TypeVar("ResultT", bound=FileResult)
+
+
+def run_file_jobs(
+    plans: Sequence[OutputPlan],
+    run_one: Callable[[OutputPlan], ResultT | None],
+    summarize: Callable[[ResultT], Sequence[str]],
+    *,
+    progress: TileProgress,
+    quiet: bool,
+    json_lines: bool,
+) -> int:
+    """Run each file; a failure is one red line and the rest still run. Returns the exit code.
+
+    ``run_one`` may return None when it reported on its own (a dry run).
+    """
+    failures = 0
+    try:
+        for plan in plans:
+            progress.start_file(plan.source.name)
+            try:
+                result = run_one(plan)
+            except ReviveError as err:
+                failures += 1
+                progress.close()
+                # Output-side errors already name the output path; the rest are about the input.
+                error_line(str(err), None if isinstance(err, ImageWriteError) else plan.source)
+                if json_lines:
+                    print_json({"input": str(plan.source), "error": str(err)})
+                continue
+            progress.close()
+            if result is None:
+                continue
+            if json_lines:
+                print_json(result.to_dict())
+            elif not quiet:
+                for note in result.notes:
+                    note_line(f"{plan.source}: {note}")
+                for line in summarize(result):
+                    out_console.print(line, markup=False)
+    finally:
+        progress.close()
+    return EXIT_FAILED if failures else EXIT_OK

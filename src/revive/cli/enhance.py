@@ -7,20 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ..errors import ImageWriteError, InvalidParameter, ReviveError
-from .common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    TileProgress,
-    error_line,
-    fail,
-    note_line,
-    out_console,
-    parse_tile,
-    print_json,
-)
+from ..errors import ReviveError
+from .common import TileProgress, fail, out_console, parse_tile, plan_file_jobs, print_json, run_file_jobs
 
 if TYPE_CHECKING:
+    from ..api import EnhanceFileResult
+    from ..outputs import OutputPlan
     from ..pipeline.autopilot import EnhanceOptions
     from ..runtime import ModelRuntime
 
@@ -56,11 +48,8 @@ def enhance(
     """Enhance photos automatically: diagnose, then denoise/deblock, upscale, fix colour — and prove it faithful."""
     from .. import api
     from ..models.loaders import LoadOptions
-    from ..outputs import expand_inputs, plan_outputs
     from ..pipeline.report import report_format
 
-    if format is not None:
-        format = format.lower().replace("jpeg", "jpg").replace("tif", "tiff").replace("tifff", "tiff")
     try:
         options = api.EnhanceOptions(
             scale=scale, model=model, faces=faces, denoise=api.EnhanceOptions.parse_denoise(denoise),  # type: ignore[arg-type]
@@ -71,51 +60,33 @@ def enhance(
             runtime.registry.get(model)  # an unknown name fails now, with suggestions
         if report is not None:
             report_format(report)
-        sources, many = expand_inputs(inputs)
-        if not sources:
-            raise InvalidParameter("no image files found in the given folder(s)")
-        output_is_dir = many or (output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))))
-        plans = plan_outputs(sources, output, output_is_dir=output_is_dir, format=format, tag="enhanced")
+        plans, many = plan_file_jobs(inputs, output, format, "enhanced")
     except ReviveError as err:
         raise fail(err) from err
 
     load = LoadOptions(device=device, threads=threads)
+
+    def run_one(target: OutputPlan) -> EnhanceFileResult | None:
+        if dry_run:
+            _dry_run(target.source, target.target, options, max_pixels, runtime, json_lines)
+            return None
+        return api.enhance_file(
+            target.source, target.target, options=options, load=load, format=target.format,
+            quality=quality, overwrite=overwrite, max_pixels=max_pixels,
+            report=_report_path(report, target.source, many), runtime=runtime, progress=progress,
+        )
+
+    def summarize(result: EnhanceFileResult) -> list[str]:
+        r = result.result
+        steps = ", ".join(s.stage for s in r.plan.steps if s.track == "both") or "nothing to do"
+        lines = [f"{result.input} → {result.output}  ({r.photo.width}×{r.photo.height}; {steps}; "
+                 f"{result.seconds:.1f} s)"]
+        if result.report is not None:
+            lines.append(f"  report: {result.report}")
+        return lines
+
     progress = TileProgress(enabled=not quiet and not json_lines and not dry_run)
-    failures = 0
-    try:
-        for target in plans:
-            progress.start_file(target.source.name)
-            try:
-                if dry_run:
-                    _dry_run(target.source, target.target, options, max_pixels, runtime, json_lines)
-                    continue
-                result = api.enhance_file(
-                    target.source, target.target, options=options, load=load, format=target.format,
-                    quality=quality, overwrite=overwrite, max_pixels=max_pixels,
-                    report=_report_path(report, target.source, many), runtime=runtime, progress=progress,
-                )
-            except ReviveError as err:
-                failures += 1
-                progress.close()
-                error_line(str(err), None if isinstance(err, ImageWriteError) else target.source)
-                if json_lines:
-                    print_json({"input": str(target.source), "error": str(err)})
-                continue
-            progress.close()
-            if json_lines:
-                print_json(result.to_dict())
-            elif not quiet:
-                for note in result.notes:
-                    note_line(f"{target.source}: {note}")
-                r = result.result
-                steps = ", ".join(s.stage for s in r.plan.steps if s.track == "both") or "nothing to do"
-                out_console.print(f"{result.input} → {result.output}  ({r.photo.width}×{r.photo.height}; {steps}; "
-                                  f"{result.seconds:.1f} s)", markup=False)
-                if result.report is not None:
-                    out_console.print(f"  report: {result.report}", markup=False)
-    finally:
-        progress.close()
-    raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+    raise typer.Exit(run_file_jobs(plans, run_one, summarize, progress=progress, quiet=quiet, json_lines=json_lines))
 
 
 def _dry_run(source: Path, target: Path, options: EnhanceOptions, max_pixels: int, runtime: ModelRuntime,

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ..errors import ImageWriteError, InvalidParameter, ReviveError
-from .common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    TileProgress,
-    error_line,
-    fail,
-    note_line,
-    out_console,
-    parse_tile,
-    print_json,
-)
+from ..errors import ReviveError
+from .common import TileProgress, fail, parse_tile, plan_file_jobs, run_file_jobs
+
+if TYPE_CHECKING:
+    from ..api import UpscaleResult
+    from ..outputs import OutputPlan
 
 
 def upscale(
@@ -40,54 +34,31 @@ def upscale(
     """Upscale photos with a super-resolution model (default: the embedded Real-ESRGAN x4plus)."""
     from .. import api
     from ..models.loaders import LoadOptions
-    from ..outputs import expand_inputs, plan_outputs, suffix_tag
+    from ..outputs import suffix_tag
     from ..stages.upscale import UpscaleParams
 
-    if format is not None:
-        format = format.lower().replace("jpeg", "jpg").replace("tif", "tiff").replace("tifff", "tiff")
     try:
         params = UpscaleParams(**api._upscale_kwargs(model, scale, parse_tile(tile), tile_overlap))
         runtime = api.default_runtime()
         spec = runtime.registry.get(params.model)
-        sources, many = expand_inputs(inputs)
-        if not sources:
-            raise InvalidParameter("no image files found in the given folder(s)")
-        output_is_dir = many or (output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))))
-        plans = plan_outputs(sources, output, output_is_dir=output_is_dir, format=format,
-                             tag=suffix_tag(params.scale, spec.scale))
+        plans, _ = plan_file_jobs(inputs, output, format, suffix_tag(params.scale, spec.scale))
     except ReviveError as err:
         raise fail(err) from err
 
     load = LoadOptions(device=device, threads=threads)
+
+    def run_one(plan: OutputPlan) -> UpscaleResult:
+        return api.upscale_file(
+            plan.source, plan.target, params=params, load=load, format=plan.format, quality=quality,
+            overwrite=overwrite, max_pixels=max_pixels, runtime=runtime, progress=progress,
+        )
+
+    def summarize(result: UpscaleResult) -> list[str]:
+        w, h = result.output_size
+        return [f"{result.input} → {result.output}  ({w}×{h}, {result.seconds:.1f} s)"]
+
     progress = TileProgress(enabled=not quiet and not json_lines)
-    failures = 0
-    try:
-        for plan in plans:
-            progress.start_file(plan.source.name)
-            try:
-                result = api.upscale_file(
-                    plan.source, plan.target, params=params, load=load, format=plan.format, quality=quality,
-                    overwrite=overwrite, max_pixels=max_pixels, runtime=runtime, progress=progress,
-                )
-            except ReviveError as err:
-                failures += 1
-                progress.close()
-                # Output-side errors already name the output path; the rest are about the input.
-                error_line(str(err), None if isinstance(err, ImageWriteError) else plan.source)
-                if json_lines:
-                    print_json({"input": str(plan.source), "error": str(err)})
-                continue
-            progress.close()
-            if json_lines:
-                print_json(result.to_dict())
-            elif not quiet:
-                for note in result.notes:
-                    note_line(f"{plan.source}: {note}")
-                w, h = result.output_size
-                out_console.print(f"{result.input} → {result.output}  ({w}×{h}, {result.seconds:.1f} s)")
-    finally:
-        progress.close()
-    raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+    raise typer.Exit(run_file_jobs(plans, run_one, summarize, progress=progress, quiet=quiet, json_lines=json_lines))
 
 
 def register(app: typer.Typer) -> None:
