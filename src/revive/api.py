@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -148,7 +147,6 @@ def upscale_file(
     runtime: ModelRuntime | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
-    on_read: Callable[[Photo], None] | None = None,
 ) -> UpscaleResult:
     """Read, upscale and atomically write one file. Raises a ReviveError on any failure."""
     started = time.perf_counter()
@@ -156,12 +154,8 @@ def upscale_file(
     source, target = Path(source), Path(target)
     check_target(target, overwrite=overwrite, protect=(source,))  # fail before the slow part
     photo = imageio.read(source, max_pixels=max_pixels)
-    if on_read is not None:
-        on_read(photo)
     result = UpscaleStage(params, load).run(photo, _context(runtime, progress, cancel))
-    fmt = format or imageio.format_for_path(target)
-    notes = (*photo.meta.notes, *imageio.write_notes(result, fmt))
-    written = imageio.write(result, target, format=fmt, quality=quality, overwrite=overwrite, protect=(source,))
+    written, notes = _write_result(photo, result, source, target, format, quality, overwrite)
     spec = (runtime or default_runtime()).registry.get(params.model)
     return UpscaleResult(
         input=source, output=written, model=params.model,
@@ -169,6 +163,15 @@ def upscale_file(
         input_size=(photo.width, photo.height), output_size=(result.width, result.height),
         seconds=time.perf_counter() - started, notes=tuple(notes),
     )
+
+
+def _write_result(original: Photo, result: Photo, source: Path, target: Path, format: str | None,
+                  quality: int | None, overwrite: bool) -> tuple[Path, tuple[str, ...]]:
+    """Write atomically; the notes say what reading and the output format changed or lost."""
+    fmt = format or imageio.format_for_path(target)
+    notes = (*original.meta.notes, *imageio.write_notes(result, fmt))
+    written = imageio.write(result, target, format=fmt, quality=quality, overwrite=overwrite, protect=(source,))
+    return written, notes
 
 
 # --- enhance: the autopilot (diagnose → plan → run → guard) -------------------------------------
@@ -276,9 +279,8 @@ def enhance_file(
     photo = imageio.read(source, max_pixels=max_pixels)
     result = enhance_photo(photo, options or EnhanceOptions(), _context(runtime, progress, cancel),
                            load=load or LoadOptions(), on_event=on_event)
-    fmt = format or imageio.format_for_path(target)
-    notes = (*photo.meta.notes, *imageio.write_notes(result.photo, fmt), *result.notes)
-    written = imageio.write(result.photo, target, format=fmt, quality=quality, overwrite=overwrite, protect=(source,))
+    written, notes = _write_result(photo, result.photo, source, target, format, quality, overwrite)
+    notes = (*notes, *result.notes)
     if report_path is not None:
         write_report(report_path, result, photo, input=source, output=written)
     return EnhanceFileResult(source, written, result, report_path, time.perf_counter() - started, tuple(notes))
