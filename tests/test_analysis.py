@@ -15,8 +15,8 @@ import pytest
 from conftest import photo_u8
 from PIL import Image
 
+from revive.colorimetry import linear_to_srgb, srgb_to_linear
 from revive.pipeline.analysis import Diagnosis, diagnose, quality_from_tables
-from revive.pipeline.analysis._common import linear_to_srgb, srgb_to_linear
 from revive.pipeline.analysis.color import cast_direction, measure_cast, measure_exposure
 from revive.pipeline.analysis.content import measure_content
 from revive.pipeline.analysis.jpeg import STD_LUMINANCE, ijg_table, measure_jpeg

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from revive import imageio
+from revive.colorimetry import linear_to_srgb, srgb_to_linear
 from revive.errors import Cancelled, InvalidParameter
 from revive.imageops import resize
 from revive.models import BUILTIN_MODELS, DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL, ModelRegistry
@@ -34,15 +35,6 @@ def f32(u8: np.ndarray) -> np.ndarray:
     return (u8 / 255.0).astype(np.float32)
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
-    lin = np.clip(lin, 0, 1)
-    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
 def real(name: str) -> np.ndarray:
     from conftest import photo_u8
 
@@ -59,9 +51,9 @@ def degrade(u8: np.ndarray, kind: str, tmp: Path) -> Photo:
         Image.fromarray(u8).save(tmp / "q20.jpg", quality=20)
         return imageio.read(tmp / "q20.jpg")
     if kind == "cast":
-        return Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 1.0, 0.6])))
+        return Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 1.0, 0.6])).astype(np.float32))
     if kind == "under":
-        return Photo(linear_to_srgb(srgb_to_linear(x) * 0.2))
+        return Photo(linear_to_srgb(srgb_to_linear(x) * 0.2).astype(np.float32))
     if kind == "blur":
         return Photo(cv2.GaussianBlur(x, (0, 0), 2.0))
     return Photo(x)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..colorimetry import downscale, gray_edge_illuminant, linear_to_srgb, srgb_to_linear
 from ..errors import InvalidParameter
 from ..models.loaders import LoadOptions
 from ..types import Photo
@@ -29,7 +30,6 @@ from .base import StageContext
 from .denoise import check_strength, classical_step
 
 _LUMINANCE = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec.709 / sRGB primaries, linear light
-_MINKOWSKI_P = 6.0
 _MAX_GAIN = 2.0
 _STAT_SIDE = 1024  # statistics are global: a downscaled copy tells the same
 _HIGHLIGHT_LIMIT = 0.95  # linear-light level the brightest 0.5 % may reach after the exposure gain
@@ -87,45 +87,17 @@ def correct_color(pixels: np.ndarray, params: ColorParams) -> np.ndarray:
     return out
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
-
-
 def _apply_linear(pixels: np.ndarray, fn: object) -> np.ndarray:
     return linear_to_srgb(fn(srgb_to_linear(pixels)))  # type: ignore[operator]
 
 
 def _small(pixels: np.ndarray) -> np.ndarray:
-    h, w = pixels.shape[:2]
-    if max(h, w) <= _STAT_SIDE:
-        return pixels
-    f = _STAT_SIDE / max(h, w)
-    out = cv2.resize(pixels, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return out[:, :, None] if out.ndim == 2 else out
+    return downscale(pixels, _STAT_SIDE)
 
 
 def illuminant(pixels: np.ndarray) -> np.ndarray | None:
     """Gray-edge estimate of the light's colour (linear RGB, mean 1), or None without usable edges."""
-    x = _small(pixels)
-    lin = srgb_to_linear(x)
-    usable = (x.max(axis=2) < 0.98) & (x.min(axis=2) > 0.01)
-    if np.count_nonzero(usable) < 64:
-        return None
-    e = np.empty(3)
-    for c in range(3):
-        ch = cv2.GaussianBlur(lin[:, :, c], (0, 0), 1.0)
-        g = np.hypot(cv2.Sobel(ch, cv2.CV_32F, 1, 0), cv2.Sobel(ch, cv2.CV_32F, 0, 1))[usable].astype(np.float64)
-        scale = g.max()
-        e[c] = scale * np.mean((g / scale) ** _MINKOWSKI_P) ** (1.0 / _MINKOWSKI_P) if scale > 0 else 0.0
-    if not np.all(np.isfinite(e)) or e.min() <= 0:
-        return None
-    return e / e.mean()
+    return gray_edge_illuminant(pixels, _STAT_SIDE)
 
 
 def white_balance_gains(pixels: np.ndarray, strength: float) -> np.ndarray | None:

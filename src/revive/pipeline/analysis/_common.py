@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...colorimetry import srgb_to_linear
+
 # Rec.601 luma weights: what JPEG and most image statistics use.
 LUMA_601 = np.array([0.299, 0.587, 0.114])
 
@@ -34,25 +36,6 @@ def center_crop(x: np.ndarray, max_pixels: int) -> np.ndarray:
     ch, cw = max(16, int(h * f)), max(16, int(w * f))
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     return x[y0 : y0 + ch, x0 : x0 + cw]
-
-
-def downscale(x: np.ndarray, max_side: int) -> np.ndarray:
-    """Area-downscale so the long side is at most ``max_side`` (statistics that need no fine detail)."""
-    h, w = x.shape[:2]
-    if max(h, w) <= max_side:
-        return x
-    f = max_side / max(h, w)
-    out = cv2.resize(x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return out[:, :, None] if out.ndim == 2 else out
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
 def rgb_to_lab(rgb01: np.ndarray) -> np.ndarray:

@@ -18,11 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
+from ...colorimetry import downscale, gray_edge_illuminant, linear_to_srgb
 from ._base import Measurement
-from ._common import downscale, lightness, linear_to_srgb, rgb_to_lab, srgb_to_linear
+from ._common import lightness, rgb_to_lab
 
 ATTENTION_CAST = 14.0  # chroma of a lit mid gray (Lab units): an obvious cast; ~10 shows side by side
 NEUTRAL_CAST = 3.0  # below this the direction is "none"
@@ -30,7 +30,6 @@ UNDER_HIGHLIGHT_L = 60.0
 OVER_CLIPPED_SHARE = 0.05
 OVER_SHADOW_L = 40.0
 _MAX_SIDE = 1024  # both are global statistics: a downscaled photo tells the same
-_MINKOWSKI_P = 6.0
 
 CastDirection = Literal["none", "warm/yellow", "green", "blue", "magenta"]
 # hue sectors of the a*b* angle (degrees): +b* is yellow (90°), −a* green, −b* blue, +a* magenta/red
@@ -73,19 +72,7 @@ class ColorCastReport(Measurement):
 
 def illuminant_rgb(pixels: np.ndarray) -> np.ndarray | None:
     """Gray-edge illuminant estimate (linear RGB, unit mean), or None without enough usable edges."""
-    x = downscale(pixels, _MAX_SIDE).astype(np.float64)
-    lin = srgb_to_linear(x)
-    usable = (x.max(axis=2) < 0.98) & (x.min(axis=2) > 0.01)
-    if np.count_nonzero(usable) < 64:
-        return None
-    e = np.empty(3)
-    for c in range(3):
-        ch = cv2.GaussianBlur(lin[:, :, c], (0, 0), 1.0)
-        g = np.hypot(cv2.Sobel(ch, cv2.CV_64F, 1, 0), cv2.Sobel(ch, cv2.CV_64F, 0, 1))[usable]
-        e[c] = np.mean(g**_MINKOWSKI_P) ** (1.0 / _MINKOWSKI_P)
-    if not np.all(np.isfinite(e)) or e.min() <= 0:
-        return None
-    return e / e.mean()
+    return gray_edge_illuminant(pixels, _MAX_SIDE)
 
 
 def measure_cast(pixels: np.ndarray) -> ColorCastReport:

@@ -22,8 +22,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from ...colorimetry import downscale
 from ._base import Measurement
-from ._common import as_8bit_units, downscale, luma
+from ._common import as_8bit_units, luma
 
 ILLUSTRATION_SCORE = 0.5
 _MAX_SIDE = 1024
