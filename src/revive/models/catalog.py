@@ -16,6 +16,10 @@ def _embedded_ncnn(stem: str, param_sha: str, param_size: int, bin_sha: str, bin
 
 
 _NCNN_IO = (("input", "data"), ("output", "output"))
+# Peak working memory per input pixel on ncnn's CPU path (default options, winograd on), measured
+# with bench/_memory.py on 160–256 px inputs: what `--tile auto` divides the memory budget by.
+_ESRGAN_MEMORY = (("bytes_per_pixel", "57344"),)
+_COMPACT_MEMORY = (("bytes_per_pixel", "3072"),)
 # Real-ESRGAN x4plus models are trained on synthetic noise, blur and JPEG (Wang et al. 2021): they
 # remove that damage while upscaling, which the autopilot's planner reads from this option.
 _RESTORES = (("restores", "noise,jpeg,blur"),)
@@ -36,7 +40,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="photo",
         description="Real-ESRGAN x4plus: general photos, removes blur, noise and JPEG damage. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES,
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY,
     ),
     ModelSpec(
         name="realesrgan-x4plus-anime",
@@ -53,7 +57,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="anime",
         description="Real-ESRGAN x4plus-anime: illustrations and anime art. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES,
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY,
     ),
     *(
         ModelSpec(
@@ -68,7 +72,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
             content="anime",
             description=f"Real-ESRGAN animevideov3 x{s}: small and fast, for anime frames. " + _REALESRGAN_SOURCE,
             embedded=True,
-            options=_NCNN_IO,
+            options=_NCNN_IO + _COMPACT_MEMORY,
         )
         for s, psha, psize in (
             (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216),
