@@ -191,3 +191,24 @@ def test_usage_errors(tmp_path, astronaut, args):
     result = invoke("upscale", tmp_path / "a.png", *args)
     assert result.exit_code in (1, 2) and "Traceback" not in result.output
     assert result.exit_code == (1 if args[0] in ("--model", "--device") else 2)
+
+
+def test_progress_bar_shows_tiles_and_eta_on_a_terminal(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from revive.cli import common
+
+    screen = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=screen, force_terminal=True, width=100))
+    bar = common.TileProgress(enabled=True, delay=0.0)
+    bar.start_file("photo.jpg")
+    for done in range(1, 5):
+        bar("upscale", done, 4)
+    bar.close()
+    text = screen.getvalue()
+    assert "photo.jpg · upscale" in text and "4/4" in text and "tiles" in text and "ETA" in text
+    quiet = common.TileProgress(enabled=False)
+    quiet("upscale", 1, 4)
+    assert quiet._progress is None

@@ -34,7 +34,8 @@ def bleed_colour_under_alpha(rgb: np.ndarray, alpha: np.ndarray, threshold: floa
         return rgb
     weight = (~hidden).astype(np.float32)
     levels: list[tuple[np.ndarray, np.ndarray]] = []
-    colour, w = rgb * weight[:, :, None], weight
+    colour: np.ndarray = rgb * weight[:, :, None]
+    w: np.ndarray = weight
     while min(colour.shape[:2]) > 1:
         levels.append((colour, w))
         colour = cv2.pyrDown(colour) if colour.shape[2] <= 4 else colour[::2, ::2]

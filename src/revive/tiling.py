@@ -141,7 +141,7 @@ def _pad_to(tile: np.ndarray, options: TileOptions) -> tuple[np.ndarray, int, in
     th, tw = -(-th // m) * m, -(-tw // m) * m
     if (th, tw) == (h, w):
         return tile, h, w
-    mode = "reflect" if th - h < h and tw - w < w else "symmetric"
+    mode: Literal["reflect", "symmetric"] = "reflect" if th - h < h and tw - w < w else "symmetric"
     return np.pad(tile, ((0, th - h), (0, tw - w), (0, 0)), mode=mode), h, w
 
 

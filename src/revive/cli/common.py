@@ -113,7 +113,8 @@ def plan_file_jobs(inputs: Sequence[Path], output: Path | None, format: str | No
 
 
 class FileResult(Protocol):
-    notes: tuple[str, ...]
+    @property
+    def notes(self) -> tuple[str, ...]: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 

@@ -15,6 +15,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -135,7 +136,7 @@ def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=_err()) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(p: DownloadProgress) -> None:
                 if p.file not in tasks:

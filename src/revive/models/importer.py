@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import numpy as np
 
@@ -393,7 +393,7 @@ def import_model(
             replace_durably(part, final)
         spec = ModelSpec(
             name=name,
-            purpose=purpose,
+            purpose=cast(Purpose, purpose),  # checked against Purpose above
             runtime=found.runtime,
             architecture=found.architecture,
             scale=scale,
