@@ -169,6 +169,26 @@ def test_jpeg_recompressed_keeps_the_worse_damage() -> None:
     assert report.attention
 
 
+def poster() -> np.ndarray:
+    """A flat-colour poster: filled boxes, a disc, a thick line and big text on paper (long straight edges)."""
+    img = np.full((300, 400, 3), (250, 245, 230), np.uint8)
+    cv2.rectangle(img, (20, 20), (180, 140), (40, 120, 200), -1)
+    cv2.circle(img, (280, 110), 70, (230, 60, 50), -1)
+    cv2.ellipse(img, (200, 230), (120, 40), 0, 0, 360, (60, 170, 80), -1)
+    cv2.line(img, (0, 290), (400, 180), (20, 20, 20), 3, cv2.LINE_AA)
+    cv2.putText(img, "revive!", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (20, 20, 20), 3, cv2.LINE_AA)
+    return img
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, None])
+def test_jpeg_clean_drawings_are_not_flagged_but_their_jpegs_are(seed: int | None) -> None:
+    """A never-compressed drawing reads ~1.0 (the poster read quality 55 when big edges counted); at q30 it is flagged."""
+    img = poster() if seed is None else drawing(seed)
+    clean = measure_jpeg(f32(img), None)
+    assert not clean.attention and clean.blockiness < 1.1
+    assert measure_jpeg(f32(jpeg_roundtrip(img, 30)[0]), None).attention
+
+
 # --- blur --------------------------------------------------------------------------------------
 
 
