@@ -23,16 +23,35 @@ def runtime() -> ModelRuntime:
     return ModelRuntime()
 
 
-@pytest.mark.parametrize("scale", [1, 2, 4])
-@pytest.mark.parametrize("tile,overlap", [(8, 0), (16, 4), (24, 8), (40, 24), (512, 8)])
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+# (8, 32), (16, 32), (32, 32), (12, 64): tiles shorter than their context, so a tile's fade-in and
+# fade-out would overlap if fades were not narrowed (weights summed to 0.6–1.4: seams on --tile 16).
+@pytest.mark.parametrize("tile,overlap", [(8, 0), (16, 4), (24, 8), (40, 24), (512, 8), (8, 32), (16, 32), (32, 32), (12, 64)])
 @pytest.mark.parametrize("blend", ["cosine", "linear"])
 def test_nearest_model_is_reproduced_exactly(astronaut, scale, tile, overlap, blend):
-    image = (astronaut[:77, :93] / 255.0).astype(np.float32)  # odd sizes on purpose
+    image = (astronaut[:157, :141] / 255.0).astype(np.float32)  # odd sizes on purpose
     out = process_tiled(image, nearest(scale), scale, TileOptions(tile=tile, overlap=overlap, blend=blend))
     reference = nearest(scale)(image)
     assert out.shape == reference.shape
     assert np.abs(out - reference).max() < 1e-6  # weights sum to one everywhere (float rounding only)
     assert np.array_equal(np.round(out * 255), np.round(reference * 255))
+
+
+@pytest.mark.parametrize("tile,overlap", [(32, 32), (64, 16), (8, 32)])
+def test_tiles_fade_only_where_they_have_context(tile, overlap):
+    """Each tile's weight is zero within a quarter of the shared band from an inner edge."""
+    from revive.tiling import _axis_weights
+
+    grid = make_grid(400, 400, tile, overlap)
+    n = len(grid.ys)
+    for i in range(n):
+        w = _axis_weights(grid.ys, grid.tile_h, 1, i, "cosine")
+        if i > 0:
+            band = grid.ys[i - 1] + grid.tile_h - grid.ys[i]
+            assert np.all(w[: band // 4] == 0)
+        if i + 1 < n:
+            band = grid.ys[i] + grid.tile_h - grid.ys[i + 1]
+            assert np.all(w[grid.tile_h - band // 4 :] == 0)
 
 
 def test_grid_is_evened_and_covers_the_image():

@@ -100,36 +100,48 @@ def make_grid(height: int, width: int, tile: int, overlap: int) -> TileGrid:
     return TileGrid(ys, xs, th, tw)
 
 
-def _ramp(n: int, blend: Blend) -> np.ndarray:
-    """Fade-in weights over n output pixels, 0 → 1, sampled at pixel centres."""
-    t = (np.arange(n, dtype=np.float64) + 0.5) / n
+def _ramp(t: np.ndarray, blend: Blend) -> np.ndarray:
+    """Fade-in weights 0 → 1 for positions ``t`` in [0, 1]."""
     return 0.5 - 0.5 * np.cos(np.pi * t) if blend == "cosine" else t
 
 
-def _axis_weights(starts: tuple[int, ...], length: int, scale: int, index: int, blend: Blend) -> np.ndarray:
-    """Weights of tile ``index`` along one axis, in output pixels.
+def _seams(starts: tuple[int, ...], length: int) -> list[tuple[float, float]]:
+    """Centre and half-width (input pixels) of the cross-fade between each pair of neighbours.
 
-    In each overlap, the outer quarters belong wholly to the tile with more context there and the
-    middle half is cross-faded; neighbours use complementary ramps, so the sum is exactly one.
+    A fade covers the middle half of the neighbours' shared band, narrowed where tiles are so
+    short next to their context that it would reach the next fade: fades never overlap, so each
+    pixel is shared by at most two tiles and the complementary ramps sum to exactly one.
     """
+    centres = [(a + b + length) / 2 for a, b in zip(starts, starts[1:], strict=False)]
+    seams = []
+    for k, centre in enumerate(centres):
+        half = (starts[k] + length - starts[k + 1]) / 4
+        if k > 0:
+            half = min(half, (centre - centres[k - 1]) / 2)
+        if k + 1 < len(centres):
+            half = min(half, (centres[k + 1] - centre) / 2)
+        seams.append((centre, max(half, 0.0)))
+    return seams
+
+
+def _fade_out(positions: np.ndarray, seam: tuple[float, float], scale: int, blend: Blend) -> np.ndarray:
+    """Weight of the tile before ``seam`` at output pixel centres ``positions``: 1 before, 0 after."""
+    centre, half = seam[0] * scale, seam[1] * scale
+    if half <= 0:
+        return (positions < centre).astype(np.float64)
+    return 1.0 - _ramp(np.clip((positions - (centre - half)) / (2 * half), 0.0, 1.0), blend)
+
+
+def _axis_weights(starts: tuple[int, ...], length: int, scale: int, index: int, blend: Blend) -> np.ndarray:
+    """Weights of tile ``index`` along one axis, in output pixels: it fades in after the previous
+    tile's seam and out before the next; neighbours use complementary ramps, so the sum is one."""
+    seams = _seams(starts, length)
+    positions = starts[index] * scale + np.arange(length * scale, dtype=np.float64) + 0.5
     w = np.ones(length * scale, dtype=np.float64)
-    start = starts[index]
-    for neighbour, fade_in in ((index - 1, True), (index + 1, False)):
-        if not 0 <= neighbour < len(starts):
-            continue
-        lo = max(start, starts[neighbour])  # overlap in input pixels, relative coordinates below
-        hi = min(start, starts[neighbour]) + length
-        if hi <= lo:
-            continue
-        a, b = (lo - start) * scale, (hi - start) * scale
-        quarter = (b - a) // 4
-        fade = _ramp(b - a - 2 * quarter, blend)
-        if fade_in:  # the previous tile owns the first quarter, we own the last
-            w[a : a + quarter] = 0.0
-            w[a + quarter : b - quarter] *= fade
-        else:
-            w[a + quarter : b - quarter] *= 1.0 - fade
-            w[b - quarter : b] = 0.0
+    if index > 0:
+        w *= 1.0 - _fade_out(positions, seams[index - 1], scale, blend)
+    if index + 1 < len(starts):
+        w *= _fade_out(positions, seams[index], scale, blend)
     return w
 
 
