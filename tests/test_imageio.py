@@ -406,6 +406,22 @@ def test_pil_bridge(rgb: np.ndarray, alpha8: np.ndarray) -> None:
         imageio.from_pil(rgb)  # type: ignore[arg-type]
 
 
+def test_pil_bridge_keeps_16bit_gray(rgb16: np.ndarray) -> None:
+    deep = np.ascontiguousarray(rgb16[:, :, 1])
+    photo = imageio.from_pil(Image.fromarray(deep))  # mode I;16
+    assert photo.meta.bit_depth == 16
+    back = imageio.to_pil(photo)
+    assert back.mode == "I;16" and np.array_equal(np.asarray(back), deep)  # not reduced to 8-bit L
+
+
+@pytest.mark.parametrize("dpi", [72, 96, 150, 300, 600])
+@pytest.mark.parametrize("fmt", ["PNG", "BMP"])
+def test_whole_dpi_stored_per_metre_comes_back_whole(tmp_path: Path, rgb: np.ndarray, dpi: int, fmt: str) -> None:
+    """PNG and BMP store pixels per metre: 72 dpi is 2835 ppm, which Pillow reads as 72.009 dpi."""
+    Image.fromarray(rgb).save(tmp_path / "d.img", format=fmt, dpi=(dpi, dpi))
+    assert imageio.read(tmp_path / "d.img").meta.dpi == (float(dpi), float(dpi))
+
+
 # ---------------------------------------------------------------- bad input
 
 

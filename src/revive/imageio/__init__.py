@@ -48,8 +48,14 @@ __all__ = [
 
 
 def to_pil(photo: Photo) -> Image.Image:
-    """An 8-bit Pillow image (L, LA, RGB or RGBA) with ICC, DPI and upright EXIF in ``info``."""
-    img = to_pil_image(photo.to_array(np.uint8))
+    """A Pillow image (L, LA, RGB, RGBA; I;16 for 16-bit gray) with ICC, DPI and upright EXIF in ``info``.
+
+    Pillow has no 16-bit colour or gray+alpha mode, so those come back as 8 bits.
+    """
+    if photo.meta.bit_depth > 8 and photo.is_gray and photo.alpha is None:
+        img = Image.fromarray(np.ascontiguousarray(photo.to_array(np.uint16)))  # uint16 HxW → I;16
+    else:
+        img = to_pil_image(photo.to_array(np.uint8))
     meta = photo.meta
     if meta.icc_profile and icc_color_space(meta.icc_profile) in (None, "GRAY" if photo.is_gray else "RGB"):
         img.info["icc_profile"] = meta.icc_profile

@@ -141,12 +141,13 @@ def clean_dpi(value: object) -> tuple[float, float] | None:
         return None
     if not (math.isfinite(x) and math.isfinite(y)) or x <= 0 or y <= 0:
         return None
-    # PNG stores pixels per metre: 300 dpi comes back as 299.9994, so snap what is within rounding
+    # PNG and BMP store whole pixels per metre: 72 dpi comes back as 72.009 and 300 as 299.9994, so
+    # snap what is within half a pixel per metre (0.0127 dpi) of a whole number
     return (_snap(x), _snap(y))
 
 
 def _snap(v: float) -> float:
-    return float(round(v)) if abs(v - round(v)) < 0.005 else v
+    return float(round(v)) if abs(v - round(v)) <= 0.0128 else v
 
 
 def jpeg_dpi(info: dict[str, Any], exif: Image.Exif | None) -> tuple[float, float] | None:
