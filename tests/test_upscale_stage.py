@@ -131,3 +131,35 @@ def test_facade_diagnose_and_compare(astronaut):
     assert same.ssim == pytest.approx(1.0) and same.psnr == float("inf")
     blurred = revive.compare(crop, cv2.GaussianBlur(crop, (0, 0), 2), y_channel=True, crop_border=4)
     assert 20 < blurred.psnr < 35 and 0.4 < blurred.ssim < 0.95
+
+
+def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
+    """KeyboardInterrupt reaches the caller while ncnn is still working on a tile, not minutes later."""
+    import signal
+    import threading
+    import time
+
+    model = revive.api.default_runtime().load("realesrgan-x4plus")
+    tile = (astronaut[:64, :64] / 255.0).astype(np.float32)
+    main = threading.get_ident()
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(t.name == "revive-ncnn" for t in threading.enumerate()):
+            time.sleep(0.002)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model(tile)
+            time.sleep(5)  # (a SIGINT arriving after the tile still lands, so the check below decides)
+        still_working = [t for t in threading.enumerate() if t.name == "revive-ncnn"]
+        assert still_working, "the interrupt waited for the tile to finish"
+    finally:
+        presser.join()
+        for t in threading.enumerate():
+            if t.name == "revive-ncnn":
+                t.join()
+    assert model(tile[:8, :8]).shape == (32, 32, 3)  # the model still works afterwards

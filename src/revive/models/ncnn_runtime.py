@@ -90,20 +90,38 @@ class NcnnModel:
         return int(declared) if declared else 64 * 1024
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
+        chw = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32)
+        box: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                box["out"] = self._extract(chw)
+            except BaseException as e:  # handed to the caller's thread
+                box["err"] = e
+
+        # ncnn releases the GIL but cannot be interrupted: running it beside the caller lets Ctrl-C
+        # (KeyboardInterrupt) through at once instead of after the tile, which can take minutes.
+        worker = threading.Thread(target=work, name="revive-ncnn", daemon=True)
+        worker.start()
+        worker.join()
+        if "err" in box:
+            raise box["err"]  # type: ignore[misc]
+        result: np.ndarray = box["out"]  # type: ignore[assignment]
+        return np.clip(result.transpose(1, 2, 0), 0.0, 1.0)
+
+    def _extract(self, chw: np.ndarray) -> np.ndarray:
         import ncnn
 
-        chw = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32)
         with self._lock:
             mat = ncnn.Mat(chw)  # wraps chw's memory without a copy: chw must outlive extract()
             extractor = self._net.create_extractor()
             extractor.input(self._input, mat)
             code, out = extractor.extract(self._output)
             if code != 0:
-                raise OutOfMemory(f"ncnn failed on a {tile.shape[1]}x{tile.shape[0]} tile (code {code})")
+                raise OutOfMemory(f"ncnn failed on a {chw.shape[2]}x{chw.shape[1]} tile (code {code})")
             result = np.array(out, dtype=np.float32, copy=True)
             del extractor, mat
-        del chw
-        return np.clip(result.transpose(1, 2, 0), 0.0, 1.0)
+        return result
 
 
 def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> NcnnModel:
