@@ -189,6 +189,12 @@ def test_jpeg_clean_drawings_are_not_flagged_but_their_jpegs_are(seed: int | Non
     assert measure_jpeg(f32(jpeg_roundtrip(img, 30)[0]), None).attention
 
 
+def test_jpeg_pixel_doubled_photo_is_not_a_grid() -> None:
+    """Nearest-neighbour ×2 (every other step is zero, as skimage's moon) is not 8×8 blocking."""
+    doubled = cv2.resize(crop256(photo_u8("camera")), (512, 512), interpolation=cv2.INTER_NEAREST)
+    assert not measure_jpeg(f32(doubled), None).attention
+
+
 # --- blur --------------------------------------------------------------------------------------
 
 
@@ -250,6 +256,19 @@ def test_exposure_minus_2_ev_under_plus_2_ev_over_clean_ok(name: str, clean_diag
     if name != "rocket":  # a dusk scene: two stops brighter it is simply well exposed
         over = measure_exposure(f32(expose(u8, 2)))
         assert over.verdict == "over" and over.attention
+    assert clean_diagnoses[name].exposure.verdict == "ok"
+
+
+def fade(u8: np.ndarray) -> np.ndarray:
+    """A faded print: the tones squeezed into 25–80 % of the range."""
+    return np.round(64.0 + 0.55 * u8).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_exposure_faded_print_is_flagged_clean_is_not(name: str, clean_diagnoses: dict[str, Diagnosis]) -> None:
+    faded = measure_exposure(f32(fade(photo_u8(name))))
+    assert faded.verdict == "faded" and faded.attention
+    assert "L* " in faded.summary() and faded.advice()
     assert clean_diagnoses[name].exposure.verdict == "ok"
 
 

@@ -56,10 +56,13 @@ def degrade(u8: np.ndarray, kind: str, tmp: Path) -> Photo:
         return Photo(linear_to_srgb(srgb_to_linear(x) * 0.2).astype(np.float32))
     if kind == "blur":
         return Photo(cv2.GaussianBlur(x, (0, 0), 2.0))
+    if kind == "faded":  # an old print: no blacks, no whites
+        return Photo((0.25 + 0.55 * x).astype(np.float32))
     return Photo(x)
 
 
-EXPECTED = {"noise15": "denoise", "noise30": "denoise", "jpeg20": "deblock", "cast": "color", "under": "color"}
+EXPECTED = {"noise15": "denoise", "noise30": "denoise", "jpeg20": "deblock", "cast": "color", "under": "color",
+            "faded": "color"}
 
 
 # --- planning: the right step and no other -----------------------------------------------------
@@ -78,6 +81,9 @@ def test_each_degradation_triggers_its_stage_and_no_other(name, kind, tmp_path):
         assert step.params.white_balance > 0 and step.params.exposure == 0 and step.params.contrast == 0
     if kind == "under":
         assert step.params.exposure > 0 and step.params.white_balance == 0
+    if kind == "faded":
+        assert step.params.contrast > 0 and step.params.exposure == 0 and step.params.white_balance == 0
+        assert "faded" in step.reason
     if kind.startswith("noise"):
         assert abs(step.params.sigma - float(kind[5:])) < 0.3 * float(kind[5:])
         assert "σ≈" in step.reason
@@ -134,6 +140,16 @@ def test_illustrations_get_the_anime_model():
     plan = plan_for(diagnosis)
     assert plan.step("upscale").params.model == DEFAULT_ANIME_MODEL
     assert "anime" in plan.step("upscale").reason
+
+
+@pytest.mark.parametrize("name", PHOTOS[:2])
+def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
+    photo = degrade(real(name), "faded", tmp_path)
+    before = diagnose(photo).exposure
+    assert before.verdict == "faded"
+    after = diagnose(enhance_photo(photo, EnhanceOptions(scale=1)).photo).exposure
+    assert after.verdict == "ok"
+    assert after.highlights_l99 - after.shadows_l1 > 1.4 * (before.highlights_l99 - before.shadows_l1)
 
 
 # --- user overrides ----------------------------------------------------------------------------

@@ -19,7 +19,8 @@ Rules (each threshold is the diagnosis's own documented "needs attention" rule):
 * Colour cast → white balance, restrained: down to a cast of about 8 (never more than 80 % of the
   way), keeping some of the light's mood; not below 0.04 MP, where a few coloured objects decide
   the estimate (a note says so); under-exposure → exposure and
-  contrast; a washed-out photo (no shadows) → contrast. Clipped highlights only get a note.
+  contrast; a washed-out photo (no shadows) or a faded one (neither blacks nor whites) → contrast.
+  Clipped highlights only get a note.
 * Any model step → the fidelity guard at ``--strength``.
 """
 
@@ -347,6 +348,10 @@ def _color_steps(d: Diagnosis, options: EnhanceOptions, notes: list[str]) -> lis
         if exposure.clipped_highlights > 0.0:
             notes.append(f"{exposure.clipped_highlights:.1%} of the photo is clipped white; "
                          "detail lost there cannot be recovered")
+    elif exposure.verdict == "faded":
+        contrast = WASHED_OUT_CONTRAST
+        reasons.append(f"faded (tones span only L* {exposure.shadows_l1:.0f}–{exposure.highlights_l99:.0f}) "
+                       "→ stretch contrast")
     if not reasons:
         return []
     params = ColorParams(white_balance=wb, exposure=expo, contrast=contrast)

@@ -9,7 +9,11 @@ white-balance gains that shift a gray by 20 read 17–24 on neutral photos.
 
 Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 (no
 highlights at all), "over" when more than 5 % of pixels are clipped white in every channel or
-the darkest 1 % is lighter than L* 40 (no shadows at all).
+the darkest 1 % is lighter than L* 40 (no shadows at all), "faded" when there are neither real
+blacks (darkest 1 % above L* 20) nor real whites (brightest 1 % below L* 90): a faded print, a
+hazy or flat scan. skimage photos span L* 0–10 to 70–97; the lightest shadows among them are
+immunohistochemistry's 29, which has whites (94); a print faded to 25 % + 55 % of the range reads
+28–78.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ NEUTRAL_CAST = 3.0  # below this the direction is "none"
 UNDER_HIGHLIGHT_L = 60.0
 OVER_CLIPPED_SHARE = 0.05
 OVER_SHADOW_L = 40.0
+FADED_SHADOW_L = 20.0
+FADED_HIGHLIGHT_L = 90.0
 _MAX_SIDE = 1024  # both are global statistics: a downscaled photo tells the same
 
 CastDirection = Literal["none", "warm/yellow", "green", "blue", "magenta"]
@@ -96,22 +102,27 @@ class ExposureReport(Measurement):
     highlights_l99: float  # L* of the brightest 1 %
     clipped_shadows: float  # share of pixels black in every channel (≤ 2/255)
     clipped_highlights: float  # share of pixels white in every channel (≥ 253/255)
-    verdict: Literal["under", "ok", "over"]
+    verdict: Literal["under", "ok", "over", "faded"]
 
     label = "exposure"
     rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
-            f"or darkest 1 % above L* {OVER_SHADOW_L:g}")
+            f"or darkest 1 % above L* {OVER_SHADOW_L:g}; faded: darkest 1 % above L* {FADED_SHADOW_L:g} and "
+            f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}")
 
     @property
     def attention(self) -> bool:
         return self.verdict != "ok"
 
     def summary(self) -> str:
+        if self.verdict == "faded":
+            return (f"exposure faded: tones span only L* {self.shadows_l1:.0f}–{self.highlights_l99:.0f}, "
+                    f"mean L* {self.mean_lightness:.0f}")
         return (f"exposure {self.verdict}: mean L* {self.mean_lightness:.0f}, "
                 f"clipped {self.clipped_shadows:.1%} black / {self.clipped_highlights:.1%} white")
 
     def advice(self) -> str:
-        return "too dark, no real highlights" if self.verdict == "under" else "too bright, highlights blown"
+        return {"under": "too dark, no real highlights", "over": "too bright, highlights blown",
+                "faded": "no real blacks or whites, low contrast"}.get(self.verdict, "")
 
 
 def measure_exposure(pixels: np.ndarray) -> ExposureReport:
@@ -120,9 +131,11 @@ def measure_exposure(pixels: np.ndarray) -> ExposureReport:
     lo, hi = (float(v) for v in np.percentile(lum, [1, 99]))
     black = float(np.mean(x.max(axis=2) <= 2.5 / 255))
     white = float(np.mean(x.min(axis=2) >= 252.5 / 255))
-    verdict: Literal["under", "ok", "over"] = "ok"
+    verdict: Literal["under", "ok", "over", "faded"] = "ok"
     if white > OVER_CLIPPED_SHARE or lo > OVER_SHADOW_L:
         verdict = "over"
     elif hi < UNDER_HIGHLIGHT_L:
         verdict = "under"
+    elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L:
+        verdict = "faded"
     return ExposureReport(round(float(lum.mean()), 2), round(lo, 2), round(hi, 2), round(black, 4), round(white, 4), verdict)

@@ -87,8 +87,11 @@ def blockiness(pixels: np.ndarray) -> float:
         phases = np.where(small, d, 0.0).sum(axis=(0, 1)) / np.maximum(small.sum(axis=(0, 1)), 1)
         ratio = []
         for k in range(8):
-            rest = max(float(np.median(np.delete(phases, k))), _FLAT_FLOOR)
-            ratio.append((phases[k] + _FLAT_FLOOR) / (rest + _FLAT_FLOOR))
+            rest = float(np.median(np.delete(phases, k)))
+            if rest < 1e-9:  # most phases never step at all: pixel-doubled (nearest upscaling), not an 8×8 grid
+                ratio.append(1.0)
+                continue
+            ratio.append((phases[k] + _FLAT_FLOOR) / (max(rest, _FLAT_FLOOR) + _FLAT_FLOOR))
         # phase 7 is the grid of an uncropped JPEG; a shifted grid (cropped after decoding) counts
         # with a discount, since periodic textures and resampling can mimic it
         ratios.append(max(ratio[7], max(ratio) - _SHIFTED_GRID_DISCOUNT))
