@@ -334,3 +334,14 @@ def test_gray_and_transparent_photos_go_through_every_stage(astronaut):
     result = enhance_photo(Photo.from_array(rgba), EnhanceOptions(), fake_context())
     assert result.photo.alpha is not None and result.photo.alpha.shape == (256, 256)
     assert result.photo.alpha[:70, :70].max() < 0.05 and result.photo.alpha[100:, 100:].min() > 0.95
+
+
+def test_what_hides_under_transparent_pixels_does_not_count(astronaut):
+    """Editors leave anything under alpha 0; the guard and the report judge only what shows."""
+    rgba = np.dstack([astronaut[100:164, 150:214], np.full((64, 64), 255, np.uint8)])
+    rgba[:, :24, 3] = 0
+    rgba[:, :24, :3] = (255, 0, 255)  # magenta leftovers nobody sees
+    result = enhance_photo(Photo.from_array(rgba), EnhanceOptions(denoise="off", color="off"), fake_context())
+    assert result.fidelity is not None and result.fidelity.action == "kept"
+    assert result.fidelity.color_shift < 1.0
+    assert result.psnr_vs_input > 30 and result.ssim_vs_input > 0.9

@@ -118,3 +118,19 @@ def test_params_are_validated():
         FidelityParams(strength=1.2)
     with pytest.raises(InvalidParameter):
         FidelityParams(min_ssim=-0.1)
+
+
+def test_guard_judges_only_what_shows_under_alpha(coffee):
+    """Whatever hides under transparent pixels (the model sees bled colour, the reference the file's
+    leftovers) neither tints visible pixels near the edge nor makes a faithful result look inconsistent."""
+    x = f32(coffee[100:196, 200:296])
+    alpha = np.ones((384, 384), np.float32)
+    alpha[:, :160] = 0.0  # the left part is transparent
+    faithful = up4(x)
+    reference = faithful.copy()
+    reference[:, :160] = (1.0, 0.0, 1.0)  # magenta leftovers under the transparent part
+    out, report = guard(Photo(faithful, alpha), Photo(reference, alpha), FidelityParams(), (96, 96))
+    assert report.action == "kept" and report.strength_used == 0.8
+    assert report.color_shift < 0.5 and report.psnr_unguarded > 40
+    visible = np.s_[:, 160:200]  # the 10 input pixels beside the edge
+    assert np.abs(lab(out.pixels[visible]) - lab(faithful[visible])).mean(axis=(0, 1)).max() < 0.5

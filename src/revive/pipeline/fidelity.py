@@ -83,32 +83,57 @@ class FidelityReport:
         return out
 
 
-def low_frequency_color_shift(result: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Lab (or gray) correction, at ``result``'s size, that gives it the reference's low-frequency colour."""
+def low_frequency_color_shift(result: np.ndarray, reference: np.ndarray,
+                              weight: np.ndarray | None = None) -> np.ndarray:
+    """Lab (or gray) correction, at ``result``'s size, that gives it the reference's low-frequency colour.
+
+    ``weight`` (HxW, 0..1: alpha) limits the estimate to visible pixels (a normalised convolution), so
+    whatever colour hides under transparent pixels never tints the visible ones near an edge.
+    """
     h, w = result.shape[:2]
     f = _COLOR_SIDE / max(h, w)
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    small = [cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in (result, reference)]
-    small = [v[:, :, None] if v.ndim == 2 else v for v in small]
+    def shrink(v: np.ndarray) -> np.ndarray:
+        out = cv2.resize(np.ascontiguousarray(v, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
+        return out.reshape(size[1], size[0], -1)
+
+    wt = None if weight is None else shrink(weight)
+    if wt is None:
+        small = [shrink(v) for v in (result, reference)]
+    else:  # average visible colour only (premultiplied, then divided)
+        a = weight.reshape(h, w, 1)
+        small = [shrink(v * a) / np.maximum(wt, 1e-6) for v in (result, reference)]
     if result.shape[2] == 3:
-        small = [cv2.cvtColor(np.ascontiguousarray(v, dtype=np.float32), cv2.COLOR_RGB2Lab) for v in small]
-    diff = cv2.GaussianBlur(small[1] - small[0], (0, 0), _COLOR_SIGMA, borderType=cv2.BORDER_REFLECT)
+        small = [cv2.cvtColor(np.clip(v, 0.0, 1.0), cv2.COLOR_RGB2Lab) for v in small]
+    diff = small[1] - small[0]
+    if wt is None:
+        diff = cv2.GaussianBlur(diff, (0, 0), _COLOR_SIGMA, borderType=cv2.BORDER_REFLECT)
+    else:
+        num = cv2.GaussianBlur(diff * wt, (0, 0), _COLOR_SIGMA, borderType=cv2.BORDER_REFLECT)
+        den = cv2.GaussianBlur(wt, (0, 0), _COLOR_SIGMA, borderType=cv2.BORDER_REFLECT)
+        diff = num.reshape(diff.shape) / np.maximum(den.reshape(wt.shape), 1e-3)
     full = cv2.resize(diff, (w, h), interpolation=cv2.INTER_LINEAR)
     return full[:, :, None] if full.ndim == 2 else full
 
 
-def transfer_low_frequency_color(result: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
-    """``result`` with the reference's low-frequency colour, and the mean size of the correction (ΔE)."""
+def transfer_low_frequency_color(result: np.ndarray, reference: np.ndarray,
+                                 weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """``result`` with the reference's low-frequency colour, and the mean size of the correction (ΔE).
+
+    With ``weight`` (alpha) only visible pixels shape the correction and count in its mean.
+    """
     if reference.shape[:2] != result.shape[:2]:
         reference = resize(reference, result.shape[1], result.shape[0])
-    shift = low_frequency_color_shift(result, reference)
+    shift = low_frequency_color_shift(result, reference, weight)
     if np.abs(shift).max() < 0.01:  # nothing to correct (0.01 L*/a*/b* units): not even a Lab round trip
         return result, 0.0
+    size = np.abs(shift[:, :, 0]) * 100.0 if result.shape[2] == 1 else np.sqrt((shift**2).sum(axis=2))
+    mean = float(size.mean()) if weight is None else float((size * weight).sum() / max(float(weight.sum()), 1e-6))
     if result.shape[2] == 1:
-        return np.clip(result + shift, 0.0, 1.0).astype(np.float32), float(np.abs(shift).mean() * 100.0)
+        return np.clip(result + shift, 0.0, 1.0).astype(np.float32), mean
     lab = cv2.cvtColor(np.ascontiguousarray(result, dtype=np.float32), cv2.COLOR_RGB2Lab)
     out = cv2.cvtColor(lab + shift, cv2.COLOR_Lab2RGB)
-    return np.clip(out, 0.0, 1.0).astype(np.float32), float(np.sqrt((shift**2).sum(axis=2)).mean())
+    return np.clip(out, 0.0, 1.0).astype(np.float32), mean
 
 
 def strength_blend(result: np.ndarray, reference: np.ndarray, strength: float) -> np.ndarray:
@@ -132,10 +157,13 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
     pixels, ref = result.pixels, reference.pixels
     if ref.shape[2] != pixels.shape[2]:
         ref = np.repeat(ref, 3, axis=2) if ref.shape[2] == 1 else ref.mean(axis=2, keepdims=True, dtype=np.float32)
+    weight = _visibility(result)
     shift = 0.0
     if params.color:
-        pixels, shift = transfer_low_frequency_color(pixels, ref)
+        pixels, shift = transfer_low_frequency_color(pixels, ref, weight)
     small_result, small_ref = resize(pixels, *input_size), resize(ref, *input_size)
+    if weight is not None:  # what hides under transparent pixels is nobody's business: judge what shows
+        small_ref = see_through(small_ref, small_result, resize(weight, *input_size))
     raw_psnr, raw_ssim = consistency(small_result, small_ref, input_size)
 
     def passes(s: float) -> tuple[bool, float, float]:
@@ -160,6 +188,19 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
     report = FidelityReport(action, params.strength, round(strength, 3), round(shift, 3), p, q, raw_psnr, raw_ssim,
                             params.min_psnr, params.min_ssim, message)
     return result.evolve(pixels=final), report
+
+
+def _visibility(photo: Photo) -> np.ndarray | None:
+    """The photo's alpha as a weight (HxW, 0..1), or None when every pixel shows."""
+    if photo.alpha is None or float(photo.alpha.min()) >= 1.0:
+        return None
+    return np.clip(photo.alpha, 0.0, 1.0).astype(np.float32)
+
+
+def see_through(reference: np.ndarray, other: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``reference`` where it shows, ``other`` where it is transparent, so only visible differences count."""
+    a = alpha.reshape(*alpha.shape[:2], 1)
+    return (reference * a + other * (1.0 - a)).astype(np.float32)
 
 
 def _message(action: GuardAction, params: FidelityParams, used: float, raw_psnr: float, raw_ssim: float,

@@ -28,7 +28,7 @@ from ..stages.upscale import UpscaleParams, UpscaleStage
 from ..types import Photo
 from .analysis import Diagnosis, diagnose
 from .autopilot import Capabilities, EnhanceOptions, Plan, plan_for
-from .fidelity import FidelityParams, FidelityReport, consistency, guard
+from .fidelity import FidelityParams, FidelityReport, consistency, guard, see_through
 
 
 @dataclass
@@ -244,7 +244,11 @@ def run_plan(
     result = tracks.result
     p = s = None
     if result is not photo:
-        p, s = consistency(result.pixels, photo.pixels, (photo.width, photo.height))
+        size = (photo.width, photo.height)
+        small, original = resize(result.pixels, *size), photo.pixels
+        if photo.alpha is not None:  # only what shows counts
+            original = see_through(original, small, photo.alpha)
+        p, s = consistency(small, original, size)
     return EnhanceResult(result, plan.diagnosis, plan, tuple(timings), tracks.fidelity,
                          (*plan.notes, *tracks.notes), p, s)
 
