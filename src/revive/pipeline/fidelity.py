@@ -93,15 +93,16 @@ def low_frequency_color_shift(result: np.ndarray, reference: np.ndarray,
     h, w = result.shape[:2]
     f = _COLOR_SIDE / max(h, w)
     size = (max(1, round(w * f)), max(1, round(h * f)))
+
     def shrink(v: np.ndarray) -> np.ndarray:
         out = cv2.resize(np.ascontiguousarray(v, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
         return out.reshape(size[1], size[0], -1)
 
-    wt = None if weight is None else shrink(weight)
-    if wt is None:
+    wt = None
+    if weight is None:
         small = [shrink(v) for v in (result, reference)]
     else:  # average visible colour only (premultiplied, then divided)
-        a = weight.reshape(h, w, 1)
+        wt, a = shrink(weight), weight.reshape(h, w, 1)
         small = [shrink(v * a) / np.maximum(wt, 1e-6) for v in (result, reference)]
     if result.shape[2] == 3:
         small = [cv2.cvtColor(np.clip(v, 0.0, 1.0), cv2.COLOR_RGB2Lab) for v in small]
