@@ -254,6 +254,23 @@ def test_runner_events_timings_and_reference_track(astronaut):
     json.dumps(result.to_dict())
 
 
+def test_strength_0_runs_no_model_and_cleans_the_photo_itself(astronaut):
+    """The model's share would be nothing: it is not run (a 100 s wait for nothing), the plain resample is
+    the result, and the cleanup the model would have done is done by the filters on the photo itself."""
+    x = f32(astronaut[100:164, 150:214])
+    noisy = Photo(np.clip(x + np.random.default_rng(3).normal(0, 15 / 255, x.shape), 0, 1).astype(np.float32))
+    plan = plan_for(diagnose(noisy), EnhanceOptions(strength=0))
+    assert plan.stage_names == ("denoise", "upscale")  # nothing to guard
+    assert plan.step("denoise").track == "both" and plan.step("upscale").track == "plain"
+    assert "--strength 0" in plan.step("upscale").reason and "not run" in plan.explain()
+    model = NearestModel(4, DEFAULT_UPSCALE_MODEL)
+    result = run_plan(noisy, plan, StageContext(runtime=FakeRuntime(model)))
+    assert model.calls == []
+    denoised = DenoiseStage(plan.step("denoise").params).run(noisy, StageContext()).pixels
+    np.testing.assert_allclose(result.photo.pixels, resize(denoised, 256, 256), atol=1e-6)
+    assert result.fidelity is None
+
+
 def test_runner_cancels_between_steps(astronaut):
     photo = Photo(f32(astronaut[:64, :64]))
     plan = plan_for(diagnose(photo))

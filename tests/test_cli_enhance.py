@@ -104,6 +104,16 @@ def test_json_lines_and_json_reports_for_several_files(tmp_path, photos, fake_mo
     assert (tmp_path / "r" / "report-cup.json").is_file()
 
 
+def test_strength_0_lists_the_plain_upscale_and_marks_it_in_the_report(tmp_path, photos, fake_model):
+    result = invoke("enhance", photos[1], "-o", tmp_path / "plain.png", "--strength", "0",
+                    "--report", tmp_path / "plain.html")
+    assert result.exit_code == 0, result.output
+    assert "(256×256; upscale;" in result.stdout  # the step that shaped the result is named
+    assert Image.open(tmp_path / "plain.png").size == (256, 256)
+    page = (tmp_path / "plain.html").read_text()
+    assert "(plain, no model)" in page and "the model is not run" in page
+
+
 def test_quiet_prints_nothing(tmp_path, photos, fake_model):
     result = invoke("enhance", photos[0], "-o", tmp_path / "q.png", "-q")
     assert result.exit_code == 0 and result.stdout == ""

@@ -78,7 +78,7 @@ def enhance(
 
     def summarize(result: EnhanceFileResult) -> list[str]:
         r = result.result
-        steps = ", ".join(s.stage for s in r.plan.steps if s.track == "both") or "nothing to do"
+        steps = ", ".join(s.stage for s in r.plan.steps if s.track != "reference") or "nothing to do"
         lines = [f"{result.input} → {result.output}  ({r.photo.width}×{r.photo.height}; {steps}; "
                  f"{result.seconds:.1f} s)"]
         if result.report is not None:

@@ -21,14 +21,16 @@ Rules (each threshold is the diagnosis's own documented "needs attention" rule):
   the estimate (a note says so); under-exposure → exposure and
   contrast; a washed-out photo (no shadows) or a faded one (neither blacks nor whites) → contrast.
   Clipped highlights only get a note.
-* Any model step → the fidelity guard at ``--strength``.
+* Any model step → the fidelity guard at ``--strength``. At ``--strength 0`` the model's share is
+  nothing, so no model runs at all: its step becomes plain (``Step.track = "plain"``: the resample
+  or the classical filter in its place) and the cleanup filters work on the photo itself.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameter
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from .analysis import Diagnosis
 
 Toggle = Literal["auto", "on", "off"]
-Track = Literal["both", "reference"]
+Track = Literal["both", "reference", "plain"]
 
 # Default upscale factor by input size (megapixels below the limit → factor).
 DEFAULT_SCALES: tuple[tuple[float, int], ...] = ((0.25, 4), (0.5, 3), (2.0, 2))
@@ -139,7 +141,7 @@ class Step:
     stage: str  # the stage's registered name
     params: Any  # its frozen params dataclass
     reason: str  # why, in one line a person can read
-    track: Track = "both"  # "reference": only the fidelity guard's reference gets this step
+    track: Track = "both"  # "reference": only the guard's reference gets it; "plain": its plain counterpart, no model
 
     def to_dict(self) -> dict[str, Any]:
         params = asdict(self.params) if is_dataclass(self.params) and not isinstance(self.params, type) else dict(self.params)
@@ -205,12 +207,15 @@ def plan_for(
     caps = capabilities or Capabilities()
     notes: list[str] = []
     upscale, scale = _upscale_step(diagnosis, options, caps, notes)
-    restored_by_model = restores(caps.spec(upscale[0].params.model)) if upscale else frozenset()
+    plain = options.strength == 0.0  # the model's share would be nothing: do not run it
+    restored_by_model = restores(caps.spec(upscale[0].params.model)) if upscale and not plain else frozenset()
     steps = _cleanup_steps(diagnosis, options, caps, restored_by_model)
     steps += _face_steps(diagnosis, options, caps, notes)
     steps += upscale
     steps += _color_steps(diagnosis, options, notes)
-    if any(_is_model_step(s) for s in steps):
+    if plain:
+        steps = [_plain(s) if _is_model_step(s) else s for s in steps]
+    elif any(_is_model_step(s) for s in steps):
         steps.append(Step("fidelity", FidelityParams(strength=options.strength), _guard_reason(options.strength)))
     w, h = diagnosis.resolution.width, diagnosis.resolution.height
     return Plan(tuple(steps), tuple(notes), (w, h), target_size(w, h, scale), diagnosis)
@@ -225,6 +230,11 @@ def restores(spec: ModelSpec | None) -> frozenset[str]:
         return frozenset()
     declared = spec.option("restores", "") or ""
     return frozenset(p.strip() for p in declared.split(",") if p.strip())
+
+
+def _plain(step: Step) -> Step:
+    instead = "a plain high-quality resample" if isinstance(step.params, UpscaleParams) else "the classical filter"
+    return replace(step, track="plain", reason=f"{step.reason}; --strength 0: {instead}, the model is not run")
 
 
 def _is_model_step(step: Step) -> bool:

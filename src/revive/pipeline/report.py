@@ -27,6 +27,7 @@ from .runner import EnhanceResult
 
 REPORT_FORMATS = {".json": "json", ".html": "html", ".htm": "html"}
 _MAX_SIDE = 1280
+_TRACK_TAGS = {"reference": " <i>(reference only)</i>", "plain": " <i>(plain, no model)</i>"}
 
 
 def report_format(path: str | os.PathLike[str]) -> str:
@@ -116,7 +117,7 @@ def render_html(result: EnhanceResult, before: Photo, *, input: Path | None = No
             rows.append(f"<tr class='{'flag' if m.attention else ''}'><td>{e(m.label or name)}</td>"
                         f"<td>{flag}</td><td>{e(m.summary())}</td><td class='rule'>{e(m.rule)}</td></tr>")
     steps = "".join(
-        f"<li><b>{e(s.stage)}</b>{' <i>(reference only)</i>' if s.track == 'reference' else ''} — {e(s.reason)}"
+        f"<li><b>{e(s.stage)}</b>{_TRACK_TAGS.get(s.track, '')} — {e(s.reason)}"
         f"<div class='params'>{e(json.dumps(s.to_dict()['params'], ensure_ascii=False))}</div></li>"
         for s in result.plan.steps
     ) or "<li>nothing to do — the photo was left as it is</li>"

@@ -7,7 +7,8 @@ The runner carries two tracks (see :mod:`.fidelity`): the *result*, which every 
 and the *reference*, which gets the faithful counterpart of each step — the very same stage for
 classical steps (while no model has run the two are one object and each stage runs once), a plain
 resample for upscaling, the classical filter for a model denoiser, nothing for face restoration.
-The guard step then holds the result to the reference.
+The guard step then holds the result to the reference. A "plain" step (``--strength 0``, where
+the model's share would be zero) runs only that counterpart, on both tracks: the model is not run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..stages.base import Stage, StageContext
 from ..stages.color import ColorParams, ColorStage
 from ..stages.deblock import DeblockParams, DeblockStage
 from ..stages.denoise import DenoiseParams, DenoiseStage
-from ..stages.upscale import UpscaleParams, UpscaleStage
+from ..stages.upscale import UpscaleParams, UpscaleStage, target_size
 from ..types import Photo
 from .analysis import Diagnosis, diagnose
 from .autopilot import Capabilities, EnhanceOptions, Plan, plan_for
@@ -43,8 +44,9 @@ class Tracks:
 
 
 StageFactory = Callable[[Any, LoadOptions | None], Stage]
-# (reference photo, result photo, params, context, load options) → the reference after this step
-Counterpart = Callable[[Photo, Photo, Any, StageContext, LoadOptions | None], Photo]
+# (reference photo, the model's result or None for a plain step, params, context, load options)
+#   → the reference after this step
+Counterpart = Callable[[Photo, Photo | None, Any, StageContext, LoadOptions | None], Photo]
 
 
 class Entry(Protocol):
@@ -54,7 +56,8 @@ class Entry(Protocol):
     @property
     def params_type(self) -> type: ...
 
-    def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None) -> Tracks: ...
+    def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None, *,
+              plain: bool = False) -> Tracks: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ class StageEntry:
     """A stage in the registry: how to build it, and what the reference track gets instead.
 
     ``is_model(params)`` says whether this step runs a model (then ``counterpart`` gives the
-    reference its plain version); classical steps run on both tracks.
+    reference its plain version); classical steps run on both tracks. ``plain=True`` runs only the
+    counterpart of a model step, on both tracks.
     """
 
     name: str
@@ -71,14 +75,19 @@ class StageEntry:
     is_model: Callable[[Any], bool] = lambda params: False
     counterpart: Counterpart | None = None
 
-    def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None) -> Tracks:
+    def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None, *,
+              plain: bool = False) -> Tracks:
+        model = self.is_model(params)
+        if model and self.counterpart is None:
+            raise InvalidParameter(f"stage {self.name!r} runs a model but has no plain counterpart")
+        if plain and model and self.counterpart is not None:
+            reference = self.counterpart(tracks.reference, None, params, context, load)
+            return replace(tracks, result=reference, reference=reference)
         stage = self.factory(params, load)
         shared = tracks.reference is tracks.result
         result = stage.run(tracks.result, context)
         quiet = replace(context, progress=None)
-        if self.is_model(params):
-            if self.counterpart is None:
-                raise InvalidParameter(f"stage {self.name!r} runs a model but has no plain counterpart")
+        if model and self.counterpart is not None:
             reference = self.counterpart(tracks.reference, result, params, quiet, load)
         else:
             reference = result if shared else stage.run(tracks.reference, quiet)
@@ -92,7 +101,8 @@ class GuardEntry:
     name: str = "fidelity"
     params_type: type = FidelityParams
 
-    def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None) -> Tracks:
+    def apply(self, tracks: Tracks, params: Any, context: StageContext, load: LoadOptions | None, *,
+              plain: bool = False) -> Tracks:
         if tracks.reference is tracks.result:
             return tracks
         size = (tracks.input.width, tracks.input.height)
@@ -125,20 +135,25 @@ class StageRegistry:
             raise InvalidParameter(f"no stage is registered for {type(params).__name__}") from None
 
 
-def _resample_like(reference: Photo, result: Photo, params: Any, context: StageContext,
+def _resample_like(reference: Photo, result: Photo | None, params: Any, context: StageContext,
                    load: LoadOptions | None) -> Photo:
-    """The plain counterpart of upscaling: a high-quality resample to the result's size."""
-    pixels = resize(reference.pixels, result.width, result.height)
-    alpha = None if reference.alpha is None else resize(reference.alpha, result.width, result.height)
+    """The plain counterpart of upscaling: a high-quality resample to the result's size (or the step's)."""
+    if result is not None:
+        width, height = result.width, result.height
+    else:
+        scale = params.scale if params.scale is not None else float(context.runtime.registry.get(params.model).scale)
+        width, height = target_size(reference.width, reference.height, scale)
+    pixels = resize(reference.pixels, width, height)
+    alpha = None if reference.alpha is None else resize(reference.alpha, width, height)
     return reference.evolve(pixels=pixels, alpha=alpha)
 
 
-def _classical_denoise(reference: Photo, result: Photo, params: Any, context: StageContext,
+def _classical_denoise(reference: Photo, result: Photo | None, params: Any, context: StageContext,
                        load: LoadOptions | None) -> Photo:
     return DenoiseStage(replace(params, model=None)).run(reference, context)
 
 
-def _classical_deblock(reference: Photo, result: Photo, params: Any, context: StageContext,
+def _classical_deblock(reference: Photo, result: Photo | None, params: Any, context: StageContext,
                        load: LoadOptions | None) -> Photo:
     return DeblockStage(replace(params, model=None)).run(reference, context)
 
@@ -236,7 +251,7 @@ def run_plan(
             side = entry.apply(Tracks(tracks.input, tracks.reference, tracks.reference), step.params, context, load)
             tracks = replace(tracks, reference=side.result)
         else:
-            tracks = entry.apply(tracks, step.params, context, load)
+            tracks = entry.apply(tracks, step.params, context, load, plain=step.track == "plain")
         seconds = time.perf_counter() - started
         timings.append(StageTiming(step.stage, seconds))
         if on_event is not None:
