@@ -190,3 +190,13 @@ def test_ctrl_c_during_a_pull_says_how_to_resume(monkeypatch: pytest.MonkeyPatch
     result = revive("pull", "dat-light-x4")
     assert result.exit_code == 130
     assert "run 'revive models pull dat-light-x4' again to resume" in result.stderr
+
+
+def test_a_damaged_manifest_is_a_note_in_list_and_a_failure_in_verify(home: Path) -> None:
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "imported.json").write_text("{not json")
+    shown = revive("list")
+    assert shown.exit_code == 0 and "realesrgan-x4plus" in shown.stdout
+    assert shown.stderr.startswith("revive: note: ") and "imported.json is damaged" in shown.stderr
+    checked = revive("verify")
+    assert checked.exit_code == 1 and "unreadable imported.json" in checked.stdout

@@ -640,3 +640,46 @@ def test_damaged_manifest_is_a_clear_error(home: Path) -> None:
     store.manifest_path.write_text("{not json")
     with pytest.raises(ModelError, match="imported.json is damaged"):
         store.imported_specs()
+
+
+def test_a_damaged_manifest_hides_only_the_imports(home: Path) -> None:
+    from revive.runtime import ModelRuntime
+
+    store = ModelStore()
+    store.models_dir.mkdir(parents=True)
+    store.manifest_path.write_text("{not json")
+    registry = default_registry(store)  # what 'revive upscale' and 'revive models list' use
+    assert "realesrgan-x4plus" in registry and "imported.json is damaged" in registry.problems[0]
+    assert ModelRuntime(store=store).registry.get("realesr-animevideov3-x2").embedded
+    with pytest.raises(ModelNotFound, match="unknown model 'mine'.*imported.json is damaged"):
+        registry.get("mine")
+    [unreadable] = [r for r in store.verify() if r.status != "ok"]
+    assert (unreadable.name, unreadable.status) == ("imported.json", "unreadable")
+    with pytest.raises(ModelError, match="damaged"):  # never written over
+        import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP2X"), name="mine")
+
+
+def test_an_entry_from_a_newer_revive_is_kept_but_hidden(home: Path) -> None:
+    store = ModelStore()
+    good = import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP2X"), name="good")
+    manifest = json.loads(store.manifest_path.read_text())
+    manifest["models"].append({**manifest["models"][0], "name": "future", "purpose": "colorize"})
+    store.manifest_path.write_text(json.dumps(manifest))
+    (store.models_dir / "future").mkdir()
+    registry = default_registry(store)
+    assert registry.get("good") == good and "future" not in registry
+    assert "entry 'future' this revive cannot read" in registry.problems[0]
+    assert "revive models remove future" in registry.problems[0]
+    assert import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP3X"), name="more").name == "more"
+    with pytest.raises(InvalidParameter, match="already imported"):
+        import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP3X"), name="future")
+    assert [m["name"] for m in json.loads(store.manifest_path.read_text())["models"]] == ["good", "future", "more"]
+    store.remove("future")
+    assert not (store.models_dir / "future").exists() and default_registry(store).problems == ()
+
+
+def test_an_empty_registry_given_to_the_runtime_is_used() -> None:
+    from revive.models import ModelRegistry
+    from revive.runtime import ModelRuntime
+
+    assert len(ModelRuntime(registry=ModelRegistry(), store=ModelStore()).registry) == 0

@@ -22,7 +22,7 @@ class ModelRuntime:
         cache_size: int = 2,
     ) -> None:
         self.store = store or ModelStore()
-        self.registry = registry or default_registry(self.store)
+        self.registry = registry if registry is not None else default_registry(self.store)  # an empty one is falsy
         self.options = options or LoadOptions()
         self._cache: OrderedDict[tuple[str, LoadOptions], ImageModel] = OrderedDict()
         self._cache_size = cache_size

@@ -31,7 +31,7 @@ from ..errors import ReviveError
 from ..models import ModelSpec, ModelStore, default_registry
 from ..models.download import Progress as DownloadProgress
 from ..models.importer import import_model
-from .common import EXIT_FAILED, err_console, error_line, out_console
+from .common import EXIT_FAILED, err_console, error_line, note_line, out_console
 
 models_app = typer.Typer(name="models", help="List, download, import and check models.", no_args_is_help=True)
 
@@ -106,7 +106,10 @@ def list_models(
     """Show every model revive knows and whether it is on this computer."""
     with _errors():
         store = ModelStore()
-        rows = [_row(spec, store) for spec in default_registry(store)]
+        registry = default_registry(store)
+        rows = [_row(spec, store) for spec in registry]
+    for problem in registry.problems:  # the catalog still works; say what is hidden and why
+        note_line(escape(problem))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -212,9 +215,9 @@ def verify() -> None:
     out = _out()
     for r in results:
         style = "green" if r.status == "ok" else "red"
-        out.print(f"[{style}]{r.status:8}[/] {r.name}")
+        out.print(f"[{style}]{r.status:10}[/] {escape(r.name)}")
         for problem in r.problems:
-            out.print(f"         {problem}", markup=False, soft_wrap=True)
+            out.print(f"           {problem}", markup=False, soft_wrap=True)
     if any(r.status != "ok" for r in results):
         raise typer.Exit(1)
 

@@ -22,10 +22,6 @@ __all__ = [
 
 
 def default_registry(store: ModelStore | None = None) -> ModelRegistry:
-    """The catalog plus the models the user imported into the store."""
-    registry = ModelRegistry(BUILTIN_MODELS)
-    store = store or ModelStore()
-    imported = getattr(store, "imported_specs", None)
-    if imported is not None:
-        registry.add_all(s for s in imported() if s.name not in registry)
-    return registry
+    """The catalog plus the models the user imported into the store (those this version can read;
+    ``registry.problems`` says what could not be read)."""
+    return (store or ModelStore()).registry()

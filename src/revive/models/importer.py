@@ -419,7 +419,7 @@ def import_model(
             f"could not tell what {path.name} is for; pass --purpose, one of {', '.join(get_args(Purpose))}"
         )
     with store.lock(name):
-        if name in {s.name for s in store.imported_specs()}:
+        if name in store.imported_names():  # unreadable entries too: never write over them
             raise InvalidParameter(
                 f"a model named {name!r} is already imported; remove it first or choose another --name"
             )

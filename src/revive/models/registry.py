@@ -10,8 +10,11 @@ from .spec import ModelSpec, Purpose
 
 
 class ModelRegistry:
-    def __init__(self, specs: Iterable[ModelSpec] = ()) -> None:
+    """``problems``: why some models could not be registered (a damaged manifest…); a failed lookup says them."""
+
+    def __init__(self, specs: Iterable[ModelSpec] = (), *, problems: Iterable[str] = ()) -> None:
         self._specs: dict[str, ModelSpec] = {}
+        self.problems = tuple(problems)
         self.add_all(specs)
 
     def add(self, spec: ModelSpec) -> None:
@@ -34,8 +37,9 @@ class ModelRegistry:
         except KeyError:
             close = difflib.get_close_matches(name, list(self._specs), n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
+            hidden = "".join(f" Some models could not be read: {p}" for p in self.problems)
             raise ModelNotFound(
-                f"unknown model {name!r}.{hint} Run 'revive models list' to see the models revive knows."
+                f"unknown model {name!r}.{hint} Run 'revive models list' to see the models revive knows.{hidden}"
             ) from None
 
     def __contains__(self, name: object) -> bool:

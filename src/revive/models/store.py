@@ -35,7 +35,7 @@ from .registry import ModelRegistry
 from .spec import Content, ModelFile, ModelSource, ModelSpec, Purpose, RuntimeName
 
 ModelStatus = Literal["embedded", "downloaded", "imported", "not downloaded"]
-VerifyStatus = Literal["ok", "mismatch", "missing"]
+VerifyStatus = Literal["ok", "mismatch", "missing", "unreadable"]
 MIRROR_ENV = "REVIVE_MODEL_MIRROR"
 MANIFEST_VERSION = 1
 
@@ -139,12 +139,19 @@ class ModelStore:
         return f"run 'revive models remove {spec.name}' and add it again with 'revive models add'"
 
     def known_specs(self) -> list[ModelSpec]:
-        """The catalog plus the user's imported models."""
+        """The catalog plus the user's imported models that this version can read."""
+        return list(self.registry())
+
+    def registry(self) -> ModelRegistry:
+        """The catalog plus readable imports; a damaged manifest or an entry this version cannot read
+        (one written by a newer revive, say) only hides those models, and its problem is kept on the
+        registry, so catalog models always work and a lookup of a hidden one says why."""
+        specs, problems = self.readable_imports()
         names = {s.name for s in BUILTIN_MODELS}
-        return [*BUILTIN_MODELS, *(s for s in self.imported_specs() if s.name not in names)]
+        return ModelRegistry([*BUILTIN_MODELS, *(s for s in specs if s.name not in names)], problems=problems)
 
     def get(self, name: str) -> ModelSpec:
-        return ModelRegistry(self.known_specs()).get(name)
+        return self.registry().get(name)
 
     def path(self, name: str) -> Path:
         """The model's main file (an ncnn model's ``.bin`` lies beside its ``.param``)."""
@@ -153,7 +160,7 @@ class ModelStore:
     def status(self, spec: ModelSpec) -> ModelStatus:
         if spec.embedded:
             return "embedded"
-        if spec.name in self._imported_names():
+        if spec.name in self.imported_names():
             return "imported"
         return "downloaded" if self.is_available(spec) else "not downloaded"
 
@@ -179,7 +186,7 @@ class ModelStore:
         instead). Safe to call concurrently from threads and processes: the first caller downloads,
         the others find the verified files when they get the lock.
         """
-        if spec.embedded or spec.name in self._imported_names():
+        if spec.embedded or spec.name in self.imported_names():
             return self.locate(spec)
         with self.lock(spec.name):
             staged: list[tuple[Path, Path]] = []
@@ -268,9 +275,13 @@ class ModelStore:
 
     def verify(self, specs: Iterable[ModelSpec] | None = None) -> list[VerifyResult]:
         """Re-hash every model that should be on disk: embedded, imported, and downloaded ones."""
-        imported = self._imported_names()
+        imported = self.imported_names()
         results = []
-        for spec in self.known_specs() if specs is None else specs:
+        if specs is None:
+            registry = self.registry()
+            specs = list(registry)
+            results += [VerifyResult(self.manifest_path.name, "unreadable", (p,)) for p in registry.problems]
+        for spec in specs:
             paths = [self._file_path(spec, f) for f in spec.files]
             if not spec.embedded and spec.name not in imported and all(p is None for p in paths):
                 continue  # never downloaded: nothing to verify
@@ -288,15 +299,20 @@ class ModelStore:
         return results
 
     def remove(self, name: str) -> None:
-        """Delete a downloaded or imported model from the store."""
-        spec = self.get(name)
-        if spec.embedded:
+        """Delete a downloaded or imported model from the store (also an import this version cannot read)."""
+        try:
+            embedded = self.get(name).embedded
+        except ModelNotFound:
+            if name not in self.imported_names():
+                raise
+            embedded = False
+        if embedded:
             raise InvalidParameter(
                 f"{name!r} is embedded in the revive install and cannot be removed; it takes no room in the store"
             )
         with self.lock(name):
             folder = self.models_dir / name
-            imported = name in self._imported_names()
+            imported = name in self.imported_names()
             if not folder.exists() and not imported:
                 raise ModelNotFound(f"model {name!r} is not downloaded; there is nothing to remove")
             if imported:
@@ -327,21 +343,43 @@ class ModelStore:
             json.dump({"version": MANIFEST_VERSION, "models": models}, f, indent=2)
         replace_durably(Path(tmp), self.manifest_path)
 
-    def _imported_names(self) -> set[str]:
-        return {str(m.get("name")) for m in self._read_manifest()}
+    def imported_names(self) -> set[str]:
+        """Names the manifest holds, readable entries or not (none when it is not readable at all)."""
+        try:
+            return {str(m.get("name")) for m in self._read_manifest() if isinstance(m, dict)}
+        except ModelError:
+            return set()
 
     def imported_specs(self) -> list[ModelSpec]:
-        """Specs of the models the user imported (``revive models add``)."""
+        """Specs of the models the user imported (``revive models add``); raises ModelError on any damage."""
         return [_spec_from_json(m, self.manifest_path) for m in self._read_manifest()]
+
+    def readable_imports(self) -> tuple[list[ModelSpec], tuple[str, ...]]:
+        """The imported specs that can be read, and one problem line for each part that cannot."""
+        try:
+            entries = self._read_manifest()
+        except ModelError as err:
+            return [], (str(err),)
+        specs, problems = [], []
+        for m in entries:
+            try:
+                specs.append(_spec_from_json(m, self.manifest_path))
+            except ModelError as err:
+                problems.append(str(err))
+        return specs, tuple(problems)
 
     def record_import(self, spec: ModelSpec) -> None:
         with file_lock(self.models_dir / ".locks" / "imported.json.lock"):
-            models = [m for m in self._read_manifest() if m.get("name") != spec.name]
+            models = [m for m in self._read_manifest() if not _named(m, spec.name)]
             self._write_manifest([*models, _spec_to_json(spec)])
 
     def forget_import(self, name: str) -> None:
         with file_lock(self.models_dir / ".locks" / "imported.json.lock"):
-            self._write_manifest([m for m in self._read_manifest() if m.get("name") != name])
+            self._write_manifest([m for m in self._read_manifest() if not _named(m, name)])
+
+
+def _named(entry: object, name: str) -> bool:
+    return isinstance(entry, dict) and entry.get("name") == name
 
 
 def _manual(source: ModelSource) -> str:
@@ -384,5 +422,11 @@ def _spec_from_json(m: dict[str, Any], where: Path) -> ModelSpec:
             supports_half=bool(m.get("supports_half", True)),
             options=tuple((str(k), str(v)) for k, v in m.get("options", ())),
         )
-    except (KeyError, TypeError, ValueError) as err:
-        raise ModelError(f"the imported-models manifest {where} has a bad entry ({err}); fix or delete it") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        name = m.get("name") if isinstance(m, dict) else None
+        if not isinstance(name, str):
+            raise ModelError(f"the imported-models manifest {where} has a damaged entry ({err}); fix or delete it") from None
+        raise ModelError(
+            f"the imported-models manifest {where} has an entry {name!r} this revive cannot read ({err}); "
+            f"a newer revive may have written it: upgrade, or run 'revive models remove {name}'"
+        ) from None
