@@ -114,7 +114,7 @@ def test_compare_resizes_integer_multiples_only(pair: tuple[np.ndarray, np.ndarr
 
 def test_side_by_side_strip(pair: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = pair
-    small = Photo.from_array(b[::2, ::2])  # 128×128 → drawn at a's height
+    small = Photo.from_array(b[::2, ::2])  # 128×128 → drawn at a's (the taller) height
     strip = side_by_side(Photo.from_array(a), small, labels=("original", "JPEG"))
     assert strip.pixels.shape == (256, 256 + 8 + 256, 3) and strip.pixels.dtype == np.float32
     assert 0.0 <= strip.pixels.min() and strip.pixels.max() <= 1.0
@@ -123,3 +123,12 @@ def test_side_by_side_strip(pair: tuple[np.ndarray, np.ndarray]) -> None:
     np.testing.assert_array_equal(strip.pixels[60:, :256], unlabeled.pixels[60:, :256])
     gray = side_by_side(Photo.from_array(a[:, :, 0]), Photo.from_array(b[:, :100]))
     assert gray.pixels.shape == (256, 256 + 8 + 100, 3)
+
+
+def test_side_by_side_of_an_upscale_shows_it_at_full_size(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """Before (small) then after (×2): the strip is as tall as the result and shows it unshrunk."""
+    a, b = pair
+    before = Photo.from_array(a[::2, ::2])
+    strip = side_by_side(before, Photo.from_array(b), labels=("", ""))
+    assert strip.pixels.shape == (256, 256 + 8 + 256, 3)
+    np.testing.assert_allclose(strip.pixels[:, 264:], b / 255.0, atol=1e-6)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
+from ..imageops import resize
 from ..types import ImageMeta, Photo
 
 ImageLike = Photo | np.ndarray
@@ -155,19 +156,25 @@ def compare(reference: Photo, other: Photo, *, crop_border: int = 0, y_channel: 
     )
 
 
+_STRIP_MAX_HEIGHT = 2160  # a strip grows to the taller image up to this, so an upscale's detail shows
+
+
 def side_by_side(a: Photo, b: Photo, labels: tuple[str, str] = ("A", "B"), *, gap: int = 8) -> Photo:
-    """A comparison strip: ``a`` and ``b`` (resized to a's height) next to each other, labelled."""
-    h = a.height
-    bw = max(1, round(b.width * h / b.height))
-    b_rgb = b.rgb()
-    if (bw, h) != (b.width, b.height):
-        shrink = h < b.height
-        b_rgb = cv2.resize(b_rgb, (bw, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
-        b_rgb = np.clip(b_rgb, 0.0, 1.0)
-    strip = np.full((h, a.width + gap + bw, 3), 0.12, dtype=np.float32)  # dark gray gap
-    strip[:, : a.width] = a.rgb()
-    strip[:, a.width + gap :] = b_rgb
-    for label, x0, width in ((labels[0], 0, a.width), (labels[1], a.width + gap, bw)):
+    """A comparison strip: ``a`` and ``b`` next to each other at the taller one's height, labelled.
+
+    The shorter image is enlarged (Lanczos), never the taller one shrunk, so a before/after of an
+    upscale shows the detail the upscale added (up to a height of 2160, unless an input is taller).
+    """
+    h = max(min(max(a.height, b.height), _STRIP_MAX_HEIGHT), min(a.height, b.height))
+    panels = []
+    for p in (a, b):
+        w = max(1, round(p.width * h / p.height))
+        panels.append(p.rgb() if (w, h) == (p.width, p.height) else resize(p.rgb(), w, h))
+    strip = np.full((h, panels[0].shape[1] + gap + panels[1].shape[1], 3), 0.12, dtype=np.float32)  # dark gap
+    x1 = panels[0].shape[1] + gap
+    strip[:, : panels[0].shape[1]] = panels[0]
+    strip[:, x1:] = panels[1]
+    for label, x0, width in ((labels[0], 0, panels[0].shape[1]), (labels[1], x1, panels[1].shape[1])):
         _draw_label(strip, label, x0, width)
     return Photo(strip, meta=ImageMeta(bit_depth=8))
 
