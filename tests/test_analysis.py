@@ -235,6 +235,16 @@ def test_cast_clean_photos_not_flagged(name: str, clean_diagnoses: dict[str, Dia
     assert not clean_diagnoses[name].color_cast.attention
 
 
+@pytest.mark.parametrize("quality", [95, 75, 50])
+def test_cast_is_not_made_up_by_jpeg_chroma_subsampling(quality: int) -> None:
+    """Chelsea's warm light reads ≈ 13 (mood, not flagged) as PNG and as JPEG; a real cast still shows through JPEG."""
+    u8 = photo_u8("chelsea")
+    saved = measure_cast(f32(jpeg_roundtrip(u8, quality)[0]))
+    assert not saved.attention and abs(saved.strength - measure_cast(f32(u8)).strength) < 1.0
+    cast_jpeg = measure_cast(f32(jpeg_roundtrip(cast(photo_u8("coffee"), 8, 18), quality)[0]))
+    assert cast_jpeg.attention and cast_jpeg.direction == "warm/yellow"
+
+
 def test_cast_direction_sectors_and_gray_images() -> None:
     assert cast_direction(0, 10) == "warm/yellow"
     assert cast_direction(0, -10) == "blue"

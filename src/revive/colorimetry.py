@@ -32,9 +32,13 @@ def downscale(x: np.ndarray, max_side: int) -> np.ndarray:
 def gray_edge_illuminant(pixels: np.ndarray, max_side: int = 1024) -> np.ndarray | None:
     """The light's colour by the gray-edge hypothesis (linear RGB, mean 1), or None without usable edges.
 
-    Edges of linear-light channels after a σ = 1 blur, clipped pixels skipped, Minkowski p = 6.
+    Edges of linear-light channels after a σ = 1 blur, clipped pixels skipped, Minkowski p = 6, on a
+    copy at most half the photo's size: JPEG keeps colour at half resolution (4:2:0), and at full
+    resolution its chroma edges, misaligned with luma's, read as coloured light (chelsea, a warm
+    indoor photo, read 12.7 as PNG but 14.3 once saved at JPEG q95 and was white-balanced).
     """
-    x = downscale(pixels, max_side)
+    h, w = pixels.shape[:2]
+    x = downscale(pixels, min(max_side, max(h, w) // 2) if min(h, w) >= 32 else max_side)
     lin = srgb_to_linear(x.astype(np.float32))
     usable = (x.max(axis=2) < 0.98) & (x.min(axis=2) > 0.01)
     if np.count_nonzero(usable) < 64:

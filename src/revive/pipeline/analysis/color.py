@@ -4,8 +4,8 @@ Cast: the gray-edge hypothesis (van de Weijer et al., 2007) — the average refl
 *difference* in a scene is achromatic — with Minkowski p = 6 on linear-light gradients after a
 σ = 1 blur, skipping clipped pixels. The estimated illuminant is reported as the Lab a*, b* of a
 mid gray lit by it, so its length ("strength") is in ΔE-like units and its angle names the cast.
-Neutral skimage photos read below 6; chelsea (a tabby cat under warm indoor light) reads ≈ 13;
-white-balance gains that shift a gray by 20 read 17–24 on neutral photos.
+Neutral skimage photos read below 5; chelsea (a tabby cat under warm indoor light) reads ≈ 13, as
+PNG or JPEG at any quality; white-balance gains that shift a gray by 20 read 18–23 on skimage photos.
 
 Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 (no
 highlights at all), "over" when more than 5 % of pixels are clipped white in every channel or
