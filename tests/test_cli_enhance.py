@@ -114,6 +114,18 @@ def test_strength_0_lists_the_plain_upscale_and_marks_it_in_the_report(tmp_path,
     assert "(plain, no model)" in page and "the model is not run" in page
 
 
+def test_inputs_sharing_a_name_get_a_report_each(tmp_path, astronaut, coffee, fake_model):
+    for folder, img in (("a", astronaut), ("b", coffee)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(img[:64, :64]).save(tmp_path / folder / "x.png")
+    result = invoke("enhance", tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", "-o", tmp_path / "out",
+                    "--report", tmp_path / "out" / "r.json")
+    assert result.exit_code == 0, result.output
+    reports = [json.loads((tmp_path / "out" / name).read_text()) for name in ("r-x.json", "r-x-1.json")]
+    assert [Path(r["input"]).parent.name for r in reports] == ["a", "b"]
+    assert reports[0]["output"] != reports[1]["output"]
+
+
 def test_quiet_prints_nothing(tmp_path, photos, fake_model):
     result = invoke("enhance", photos[0], "-o", tmp_path / "q.png", "-q")
     assert result.exit_code == 0 and result.stdout == ""

@@ -17,11 +17,17 @@ if TYPE_CHECKING:
     from ..runtime import ModelRuntime
 
 
-def _report_path(report: Path | None, source: Path, many: bool) -> Path | None:
-    """The report file for one input: as given for one input, ``<stem>-<input stem><suffix>`` for several."""
+def _report_path(report: Path | None, source: Path, many: bool, taken: set[Path]) -> Path | None:
+    """The report file for one input: as given for one input, ``<stem>-<input stem><suffix>`` for several
+    (``-1``, ``-2``… when inputs from different folders share a name, as their outputs do)."""
     if report is None or not many:
         return report
-    return report.with_name(f"{report.stem}-{source.stem}{report.suffix}")
+    path, n = report.with_name(f"{report.stem}-{source.stem}{report.suffix}"), 0
+    while path in taken:
+        n += 1
+        path = report.with_name(f"{report.stem}-{source.stem}-{n}{report.suffix}")
+    taken.add(path)
+    return path
 
 
 def enhance(
@@ -65,6 +71,7 @@ def enhance(
         raise fail(err) from err
 
     load = LoadOptions(device=device, threads=threads)
+    reports_taken: set[Path] = set()
 
     def run_one(target: OutputPlan) -> EnhanceFileResult | None:
         if dry_run:
@@ -73,7 +80,7 @@ def enhance(
         return api.enhance_file(
             target.source, target.target, options=options, load=load, format=target.format,
             quality=quality, overwrite=overwrite, max_pixels=max_pixels,
-            report=_report_path(report, target.source, many), runtime=runtime, progress=progress,
+            report=_report_path(report, target.source, many, reports_taken), runtime=runtime, progress=progress,
         )
 
     def summarize(result: EnhanceFileResult) -> list[str]:
