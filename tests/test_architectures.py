@@ -148,6 +148,18 @@ def test_runtime_output_equals_a_plain_spandrel_call(tmp_path: Path, chelsea: np
     assert mse == 0 or 10 * math.log10(1 / mse) >= 50
 
 
+def test_checkpoint_extras_torch_itself_loads_as_weights_are_accepted(tmp_path: Path) -> None:
+    """What torch.load(weights_only=True) accepts: bytes, devices, parameters and tensors with attributes."""
+    net = _arch("Compact", "Compact")(num_feat=8, num_conv=2, upscale=2)
+    params = {k: torch.nn.Parameter(v, requires_grad=False) for k, v in net.state_dict().items()}
+    first = next(iter(params))
+    params[first].note = "ema"  # a Parameter with Python state
+    torch.save({"params": params, "iter": 300_000, "tag": b"v1", "device": torch.device("cpu")}, tmp_path / "ckpt.pth")
+    torch.load(tmp_path / "ckpt.pth", weights_only=True)  # torch's own safe loader takes it
+    info = inspect_torch_file(tmp_path / "ckpt.pth")
+    assert (info["architecture"], info["scale"]) == ("Compact", 2)
+
+
 # --- files revive must refuse ------------------------------------------------------------------------
 
 

@@ -5,7 +5,8 @@ Nothing here runs code from a model file:
 - TorchScript archives (a zip with ``constants.pkl`` or a ``code/`` folder) are refused before
   torch sees them: ``torch.load`` would hand them to ``torch.jit.load``, which runs their code.
 - Pickles (``.pth .pt .ckpt .bin``) are read with a restricted unpickler that only resolves the
-  globals a weights file needs (tensors, storages, ordered dicts, dtypes); anything else, such as
+  globals a weights file needs, the same ones torch's ``weights_only`` loader accepts (tensors,
+  parameters, storages, dtypes, devices, plain containers, bytes); anything else, such as
   a ``__reduce__`` that calls ``os.system`` or a whole pickled ``nn.Module``, is refused before
   it is resolved, let alone called.
 - ``.safetensors`` files hold only tensors.
@@ -82,20 +83,31 @@ def bytes_per_input_pixel(architecture: str, scale: int, dtype_bytes: int = 4) -
 
 # --- reading the file -----------------------------------------------------------------------------
 
-# The only globals a weights pickle needs. Storage classes (torch.FloatStorage…) never reach this:
+# The only globals a weights pickle needs: the ones torch's own ``weights_only`` loader accepts (tensors,
+# parameters, tensors carrying attributes, dtypes, devices, sizes, plain containers and bytes), each of
+# which builds data and runs nothing else. Storage classes (torch.FloatStorage…) never reach this:
 # torch.load's own unpickler wrapper resolves them first.
+_DTYPES = (
+    "float32", "float16", "bfloat16", "float64", "complex64", "complex128", "int64", "int32", "int16", "int8",
+    "uint8", "uint16", "uint32", "uint64", "bool", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+)
 _SAFE_GLOBALS = frozenset(
     {
         ("collections", "OrderedDict"),
+        ("collections", "Counter"),
         ("typing", "OrderedDict"),
-        ("torch._utils", "_rebuild_tensor"),
-        ("torch._utils", "_rebuild_tensor_v2"),
-        ("torch._utils", "_rebuild_parameter"),
+        ("builtins", "set"),
+        ("builtins", "bytearray"),
+        ("builtins", "complex"),
+        ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
+        *(("torch._utils", f) for f in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3",
+                                        "_rebuild_parameter", "_rebuild_parameter_with_state")),
+        ("torch._tensor", "_rebuild_from_type_v2"),  # a tensor with Python attributes
+        ("torch", "Tensor"),
+        ("torch.nn.parameter", "Parameter"),
         ("torch", "Size"),
-        *(
-            ("torch", dtype)
-            for dtype in ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
-        ),
+        ("torch", "device"),
+        *(("torch", dtype) for dtype in _DTYPES),
     }
 )
 
