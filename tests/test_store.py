@@ -683,3 +683,13 @@ def test_an_empty_registry_given_to_the_runtime_is_used() -> None:
     from revive.runtime import ModelRuntime
 
     assert len(ModelRuntime(registry=ModelRegistry(), store=ModelStore()).registry) == 0
+
+
+def test_a_missing_runtime_is_reported_before_a_missing_download(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core install asked for dat-light-x4: install torch first, or the pull would be wasted."""
+    from revive.runtime import ModelRuntime
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # "not installed"
+    monkeypatch.delitem(sys.modules, "revive.models.torch_runtime", raising=False)
+    with pytest.raises(RuntimeUnavailable, match=r'pip install "revive-photo\[torch\]"'):
+        ModelRuntime(store=ModelStore()).load("dat-light-x4")

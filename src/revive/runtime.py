@@ -36,9 +36,10 @@ class ModelRuntime:
                 self._cache.move_to_end(key)
                 return self._cache[key]
             spec = self.registry.get(name)
+            loader = get_loader(spec.runtime)  # a missing runtime first: no point pulling a model it cannot run
             paths = self.store.locate(spec)
             try:
-                model = get_loader(spec.runtime)(spec, paths, options)
+                model = loader(spec, paths, options)
             except (UnsupportedModel, UnsafeModel) as err:
                 self._raise_if_damaged(spec, err)
                 raise
