@@ -212,3 +212,32 @@ def test_progress_bar_shows_tiles_and_eta_on_a_terminal(monkeypatch):
     quiet = common.TileProgress(enabled=False)
     quiet("upscale", 1, 4)
     assert quiet._progress is None
+
+
+def test_folders_take_every_readable_extension(tmp_path, astronaut):
+    from revive.outputs import expand_inputs
+
+    for name in ("a.PNG", "b.gif", "c.jfif", "d.jpe", "e.dib", "notes.txt", ".hidden.png"):
+        (tmp_path / name).write_bytes(b"")
+    files, many = expand_inputs([tmp_path])
+    assert many and [p.name for p in files] == ["a.PNG", "b.gif", "c.jfif", "d.jpe", "e.dib"]
+
+
+def test_nested_folders_mirror_under_the_output_folder(tmp_path):
+    from revive.outputs import expand_inputs, plan_outputs
+
+    scans = tmp_path / "scans"
+    for rel in ("a.jpg", "2019/b.png", "2019/summer/c.tif", "2020/a.jpg", ".trash/x.png", "out/old_x4.png"):
+        (scans / rel).parent.mkdir(parents=True, exist_ok=True)
+        (scans / rel).write_bytes(b"")
+    (scans / "2020" / "loop").symlink_to(scans)  # a link back up the tree is not followed twice
+    flat, _ = expand_inputs([scans])
+    assert [p.name for p in flat] == ["a.jpg"]  # not recursive unless asked
+    files, _ = expand_inputs([scans], recursive=True, exclude=scans / "out")
+    rel = [p.relative_to(scans).as_posix() for p in files]
+    assert rel == ["a.jpg", "2019/b.png", "2019/summer/c.tif", "2020/a.jpg"]
+    plans = plan_outputs(files, tmp_path / "up", output_is_dir=True, format=None, tag="x4", roots=[scans])
+    assert [p.target.relative_to(tmp_path / "up").as_posix() for p in plans] == [
+        "a_x4.jpg", "2019/b_x4.png", "2019/summer/c_x4.tiff", "2020/a_x4.jpg"]
+    beside = plan_outputs(files, None, output_is_dir=True, format="png", tag="x4", roots=[scans])
+    assert [p.target for p in beside] == [f.with_name(f"{f.stem}_x4.png") for f in files]

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidParameter
+from .imageio._formats import EXTENSIONS
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif"})
+# Every extension revive reads (GIF, JFIF, DIB… too), so folders and single files agree.
+IMAGE_SUFFIXES = frozenset(EXTENSIONS)
 # Output format when the user asks for none: keep the input's own when revive can write it.
 _WRITABLE = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
 _EXTENSION = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
@@ -22,25 +24,53 @@ class OutputPlan:
     format: str
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = False, exclude: Path | None = None
+) -> tuple[list[Path], bool]:
     """Files to process, and whether the inputs name several files (so the output is a folder).
 
-    A folder contributes its image files (sorted, hidden ones skipped); a missing path is kept so
-    that it is reported as a failure with the rest still running.
+    A folder contributes its image files (sorted, hidden ones skipped), and with ``recursive``
+    those of its subfolders too, except hidden ones and ``exclude`` (the output folder, so a
+    second run does not upscale the first one's results). A missing path is kept so that it is
+    reported as a failure with the rest still running.
     """
     files: list[Path] = []
     many = False
     given = [Path(p) for p in inputs]
+    skip = _resolved(exclude) if exclude is not None else None
     for path in given:
         if path.is_dir():
             many = True
-            files.extend(
-                sorted(p for p in path.iterdir()
-                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
-            )
+            files.extend(_images_in(path, recursive, skip, set()))
         else:
             files.append(path)
     return files, many or len(given) > 1
+
+
+def _images_in(folder: Path, recursive: bool, skip: Path | None, seen: set[Path]) -> list[Path]:
+    here = _resolved(folder)
+    if here in seen:  # a symbolic link back up the tree
+        return []
+    seen.add(here)
+    found: list[Path] = []
+    subfolders: list[Path] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(p)
+        elif recursive and p.is_dir() and (skip is None or _resolved(p) != skip):
+            subfolders.append(p)
+    for sub in subfolders:
+        found.extend(_images_in(sub, recursive, skip, seen))
+    return found
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
 
 
 def suffix_tag(scale: float | None, native: int) -> str:
@@ -55,8 +85,13 @@ def plan_outputs(
     output_is_dir: bool,
     format: str | None,
     tag: str,
+    roots: Sequence[Path] = (),
 ) -> list[OutputPlan]:
-    """Pair each source with a target path; names within one job never collide."""
+    """Pair each source with a target path; names within one job never collide.
+
+    A source found inside one of the input folders ``roots`` keeps its subfolder under the
+    output folder (``scans/2019/a.jpg`` → ``out/2019/a_x4.jpg``).
+    """
     if format is not None and format not in _EXTENSION:
         raise InvalidParameter(f"unknown output format {format!r}; use one of {', '.join(_EXTENSION)}")
     plans: list[OutputPlan] = []
@@ -74,12 +109,19 @@ def plan_outputs(
                 target = target.with_suffix(_EXTENSION[format])
         else:
             fmt = format or _WRITABLE.get(source.suffix.lower(), "png")
-            folder = output if output is not None else source.parent
+            folder = source.parent if output is None else output / _subfolder(source, roots)
             target = folder / f"{source.stem}_{tag}{_EXTENSION[fmt]}"
         target = _unique(target, taken)
         taken.add(target)
         plans.append(OutputPlan(source, target, fmt))
     return plans
+
+
+def _subfolder(source: Path, roots: Sequence[Path]) -> Path:
+    for root in roots:
+        if source.parent.is_relative_to(root):
+            return source.parent.relative_to(root)
+    return Path()
 
 
 def _unique(target: Path, taken: set[Path]) -> Path:
