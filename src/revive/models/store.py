@@ -72,12 +72,16 @@ class VerifyResult:
 
 
 class ModelStore:
-    """The on-disk model store. ``mirror`` (default: ``$REVIVE_MODEL_MIRROR``) is a base URL that
-    replaces every download source's host and folder: ``<mirror>/<file name of the source>``."""
+    """The on-disk model store. ``mirror`` (default: ``$REVIVE_MODEL_MIRROR``) is a base URL, or a
+    local folder, that replaces every download source's host and folder: ``<mirror>/<file name of
+    the source>``."""
 
     def __init__(self, home: Path | None = None, *, mirror: str | None = None) -> None:
         self.home = home or default_home()
-        self.mirror = mirror if mirror is not None else (os.environ.get(MIRROR_ENV) or None)
+        mirror = mirror if mirror is not None else (os.environ.get(MIRROR_ENV) or None)
+        if mirror and "://" not in mirror:  # a folder (a USB stick, a network share): read it as file:// URLs
+            mirror = Path(mirror).expanduser().absolute().as_uri()
+        self.mirror = mirror
 
     @property
     def models_dir(self) -> Path:
