@@ -134,3 +134,14 @@ def test_guard_judges_only_what_shows_under_alpha(coffee):
     assert report.color_shift < 0.5 and report.psnr_unguarded > 40
     visible = np.s_[:, 160:200]  # the 10 input pixels beside the edge
     assert np.abs(lab(out.pixels[visible]) - lab(faithful[visible])).mean(axis=(0, 1)).max() < 0.5
+
+
+def test_guard_on_a_photo_too_small_for_ssim_decides_by_psnr(astronaut):
+    """Under 11 px a side SSIM is unknown, not zero: a faithful 8×8 result is kept, an unrelated one dropped."""
+    x = f32(astronaut[100:108, 200:208])
+    sharper = np.clip(up4(x) * 1.02, 0, 1)
+    out, report = guard(Photo(sharper), Photo(up4(x)), FidelityParams(), (8, 8))
+    assert report.action == "kept" and report.strength_used == 0.8
+    assert np.isnan(report.ssim) and report.to_dict()["ssim"] is None and "n/a" in report.message
+    unrelated = Photo(np.ascontiguousarray(1.0 - up4(x)[:, ::-1], dtype=np.float32))
+    assert guard(unrelated, Photo(up4(x)), FidelityParams(color=False), (8, 8))[1].action == "dropped"

@@ -68,7 +68,7 @@ class FidelityReport:
     strength_used: float
     color_shift: float  # mean low-frequency colour correction applied, ΔE (CIE76) units
     psnr: float  # consistency of the final result with the reference at the input size
-    ssim: float
+    ssim: float  # NaN where the input is under 11 px on a side (SSIM's window): PSNR alone decides
     psnr_unguarded: float  # the same for the model's raw result (after colour correction)
     ssim_unguarded: float
     min_psnr: float
@@ -79,7 +79,7 @@ class FidelityReport:
         out = asdict(self)
         for key, value in out.items():
             if isinstance(value, float):
-                out[key] = round(value, 4) if math.isfinite(value) else str(value)
+                out[key] = round(value, 4) if math.isfinite(value) else (None if math.isnan(value) else str(value))
         return out
 
 
@@ -145,10 +145,18 @@ def strength_blend(result: np.ndarray, reference: np.ndarray, strength: float) -
 
 
 def consistency(result: np.ndarray, reference: np.ndarray, size: tuple[int, int]) -> tuple[float, float]:
-    """PSNR and SSIM of ``result`` against ``reference``, both area-resampled to ``size`` (width, height)."""
+    """PSNR and SSIM of ``result`` against ``reference``, both area-resampled to ``size`` (width, height).
+
+    SSIM is NaN (unknown) below 11 px on a side, where its 11×11 window does not fit.
+    """
     a, b = resize(result, *size), resize(reference, *size)
-    quality_ssim = ssim(a, b) if min(size) >= 11 else (1.0 if np.array_equal(a, b) else 0.0)
+    quality_ssim = ssim(a, b) if min(size) >= 11 else (1.0 if np.array_equal(a, b) else math.nan)
     return psnr(a, b), quality_ssim
+
+
+def _below(value: float, limit: float) -> bool:
+    """``value < limit``; an unknown (NaN) value is never below."""
+    return value < limit
 
 
 def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: tuple[int, int]) -> tuple[Photo, FidelityReport]:
@@ -169,10 +177,10 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
 
     def passes(s: float) -> tuple[bool, float, float]:
         p, q = consistency(strength_blend(small_result, small_ref, s), small_ref, input_size)
-        return p >= params.min_psnr and q >= params.min_ssim, p, q
+        return not (_below(p, params.min_psnr) or _below(q, params.min_ssim)), p, q
 
     strength = params.strength
-    if raw_psnr < params.drop_psnr or raw_ssim < params.drop_ssim:  # the model failed: no blend can save it
+    if _below(raw_psnr, params.drop_psnr) or _below(raw_ssim, params.drop_ssim):  # failed: no blend can save it
         strength = 0.0
     ok, p, q = passes(strength)
     action: GuardAction = "kept" if strength > 0.0 or params.strength == 0.0 else "dropped"
@@ -206,14 +214,15 @@ def see_through(reference: np.ndarray, other: np.ndarray, alpha: np.ndarray) -> 
 
 def _message(action: GuardAction, params: FidelityParams, used: float, raw_psnr: float, raw_ssim: float,
              shift: float) -> str:
-    numbers = f"model result vs reference: PSNR {raw_psnr:.1f} dB, SSIM {raw_ssim:.3f}"
+    known = "n/a (under 11 px)" if math.isnan(raw_ssim) else f"{raw_ssim:.3f}"
+    numbers = f"model result vs reference: PSNR {raw_psnr:.1f} dB, SSIM {known}"
     colour = f"; low-frequency colour corrected by ΔE {shift:.1f}" if params.color else ""
     if action == "kept":
         return f"consistent ({numbers}); blended at strength {used:.2f}{colour}"
     limits = f"below PSNR {params.min_psnr:g} dB / SSIM {params.min_ssim:g}"
     if action == "softened":
         return f"softened from {params.strength:.2f} to {used:.2f} ({numbers}, {limits}){colour}"
-    if raw_psnr < params.drop_psnr or raw_ssim < params.drop_ssim:
+    if _below(raw_psnr, params.drop_psnr) or _below(raw_ssim, params.drop_ssim):
         return (f"model steps dropped: the model's result contradicts the photo ({numbers}, below PSNR "
                 f"{params.drop_psnr:g} dB / SSIM {params.drop_ssim:g}); the plain version is kept")
     return f"model steps dropped: even at strength {params.min_strength:.2f} the result is inconsistent ({numbers}, {limits})"

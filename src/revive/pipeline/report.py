@@ -95,7 +95,7 @@ def embedded_jpeg(photo: Photo, max_side: int = _MAX_SIDE) -> str:
 
 
 def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
-    if value is None:
+    if value is None or value != value:  # NaN: not measurable (SSIM under 11 px)
         return "–"
     if value == float("inf"):
         return "∞ (identical)"

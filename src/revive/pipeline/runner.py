@@ -209,8 +209,8 @@ class EnhanceResult:
         return sum(t.seconds for t in self.timings)
 
     def to_dict(self) -> dict[str, Any]:
-        def num(v: float | None) -> float | str | None:
-            return None if v is None else (round(v, 4) if v != float("inf") else "inf")
+        def num(v: float | None) -> float | str | None:  # NaN: not measurable (under 11 px for SSIM)
+            return None if v is None or v != v else (round(v, 4) if v != float("inf") else "inf")
 
         return {
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
