@@ -108,3 +108,16 @@ def test_compare_strip_is_written(files: dict[str, Path], tmp_path: Path) -> Non
     again = runner.invoke(app, args)  # never overwrites without --overwrite
     assert again.exit_code == 1 and "revive: error:" in again.stderr
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_compare_of_images_too_small_for_ssim_still_gives_psnr(files: dict[str, Path], tmp_path: Path) -> None:
+    """An 8×8 crop (or a 1-px strip): SSIM's 11×11 window does not fit, so it is n/a — PSNR still counts."""
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    ref = np.asarray(Image.open(files["ref.png"]))
+    Image.fromarray(ref[:8, :8]).save(a)
+    Image.fromarray(np.clip(ref[:8, :8].astype(int) + 3, 0, 255).astype(np.uint8)).save(b)
+    result = runner.invoke(app, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    assert "SSIM n/a" in result.stdout and "PSNR 38." in result.stdout
+    line = json.loads(runner.invoke(app, ["compare", str(a), str(b), "--json"]).stdout)
+    assert line["ssim"] is None and line["psnr"] == pytest.approx(psnr(ref[:8, :8], np.asarray(Image.open(b))))

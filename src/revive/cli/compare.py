@@ -49,7 +49,8 @@ def compare(
     else:
         value = "inf" if math.isinf(result.psnr) else f"{result.psnr:.4f}"
         what = "Y" if y else "RGB"
-        out_console.print(f"PSNR {value} dB   SSIM {result.ssim:.4f}   ({what}, crop {crop})")
+        quality = "n/a (under 11×11 px)" if math.isnan(result.ssim) else f"{result.ssim:.4f}"
+        out_console.print(f"PSNR {value} dB   SSIM {quality}   ({what}, crop {crop})")
         if strip is not None:
             out_console.print(f"strip → {strip}")
     raise typer.Exit(EXIT_OK)

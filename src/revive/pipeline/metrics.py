@@ -110,14 +110,15 @@ class Comparison:
     """PSNR and SSIM of B against reference A, and how B was brought to A's size if it had to be."""
 
     psnr: float  # dB; inf for identical images
-    ssim: float
+    ssim: float  # NaN (JSON null) when the compared area is under 11 px on a side
     y_channel: bool
     crop_border: int
     size: tuple[int, int]  # width, height compared (before cropping)
     resized_from: tuple[int, int] | None  # B's own width, height when it was resized to A
 
     def to_dict(self) -> dict[str, object]:
-        return {"psnr": self.psnr if math.isfinite(self.psnr) else "inf", "ssim": self.ssim,
+        return {"psnr": self.psnr if math.isfinite(self.psnr) else "inf",
+                "ssim": None if math.isnan(self.ssim) else self.ssim,
                 "y_channel": self.y_channel, "crop_border": self.crop_border, "size": list(self.size),
                 "resized_from": list(self.resized_from) if self.resized_from else None}
 
@@ -146,12 +147,16 @@ def match_size(reference: Photo, other: Photo) -> Photo:
 
 
 def compare(reference: Photo, other: Photo, *, crop_border: int = 0, y_channel: bool = False) -> Comparison:
-    """PSNR/SSIM of ``other`` against ``reference``; an integer-multiple size is resized first."""
+    """PSNR/SSIM of ``other`` against ``reference``; an integer-multiple size is resized first.
+
+    SSIM is NaN where the cropped images are under 11 px on a side (its window does not fit); PSNR still counts.
+    """
     matched = match_size(reference, other)
     resized = None if matched is other else (other.width, other.height)
+    p = psnr(reference, matched, crop_border=crop_border, y_channel=y_channel)
+    fits = min(reference.width, reference.height) - 2 * crop_border >= 11
     return Comparison(
-        psnr(reference, matched, crop_border=crop_border, y_channel=y_channel),
-        ssim(reference, matched, crop_border=crop_border, y_channel=y_channel),
+        p, ssim(reference, matched, crop_border=crop_border, y_channel=y_channel) if fits else math.nan,
         y_channel, crop_border, (reference.width, reference.height), resized,
     )
 
