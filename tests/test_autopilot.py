@@ -157,7 +157,10 @@ def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
 
 def test_overrides(tmp_path):
     noisy = diagnose(degrade(real("coffee"), "noise15", tmp_path))
-    assert "denoise" not in plan_for(noisy, EnhanceOptions(denoise="off")).stage_names
+    off = plan_for(noisy, EnhanceOptions(denoise="off"))
+    assert "denoise" not in off.stage_names
+    assert any("still smooths grain on its own" in n and "--strength" in n for n in off.notes)  # honest about the model
+    assert not plan_for(noisy, EnhanceOptions(denoise="off", scale=1)).notes
     forced = plan_for(noisy, EnhanceOptions(denoise=0.3, scale=1)).step("denoise")
     assert forced.params.strength == 0.3
     clean = diagnose(Photo(f32(real("coffee"))))

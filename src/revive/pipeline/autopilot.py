@@ -210,6 +210,8 @@ def plan_for(
     plain = options.strength == 0.0  # the model's share would be nothing: do not run it
     restored_by_model = restores(caps.spec(upscale[0].params.model)) if upscale and not plain else frozenset()
     steps = _cleanup_steps(diagnosis, options, caps, restored_by_model)
+    if options.denoise == "off":
+        _note_model_cleans_anyway(diagnosis, restored_by_model, upscale, notes)
     steps += _face_steps(diagnosis, options, caps, notes)
     steps += upscale
     steps += _color_steps(diagnosis, options, notes)
@@ -268,6 +270,15 @@ def _cleanup_steps(d: Diagnosis, options: EnhanceOptions, caps: Capabilities, re
                                 **_tiling(options))
         steps.append(_cleanup_step("denoise", denoise, why, "noise", restored, model))
     return steps
+
+
+def _note_model_cleans_anyway(d: Diagnosis, restored: frozenset[str], upscale: list[Step], notes: list[str]) -> None:
+    """--denoise off turns the filters off, not what the upscale model does on its own: say so."""
+    found = [what for damage, what, flagged in (("noise", "grain", d.noise.attention),
+                                               ("jpeg", "JPEG artefacts", d.jpeg.attention)) if flagged and damage in restored]
+    if found and upscale:
+        notes.append(f"--denoise off: {upscale[0].params.model} still smooths {' and '.join(found)} on its own; "
+                     "lower --strength to keep more of the original")
 
 
 def _cleanup_step(stage: str, params: Any, why: str, damage: str, restored: frozenset[str],
