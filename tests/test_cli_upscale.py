@@ -241,3 +241,14 @@ def test_nested_folders_mirror_under_the_output_folder(tmp_path):
         "a_x4.jpg", "2019/b_x4.png", "2019/summer/c_x4.tiff", "2020/a_x4.jpg"]
     beside = plan_outputs(files, None, output_is_dir=True, format="png", tag="x4", roots=[scans])
     assert [p.target for p in beside] == [f.with_name(f"{f.stem}_x4.png") for f in files]
+
+
+def test_a_bad_device_is_one_line_not_one_per_file(tmp_path, astronaut):
+    for name in ("a.png", "b.png"):
+        Image.fromarray(astronaut[:16, :16]).save(tmp_path / name)
+    result = invoke("upscale", tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out", "--device", "cuda",
+                    *FAST)
+    assert result.exit_code == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "use --device cpu or gpu" in lines[0]
+    assert not (tmp_path / "out").exists()

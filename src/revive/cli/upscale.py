@@ -37,15 +37,15 @@ def upscale(
     from ..outputs import suffix_tag
     from ..stages.upscale import UpscaleParams
 
+    load = LoadOptions(device=device, threads=threads)
     try:
         params = UpscaleParams(**api._upscale_kwargs(model, scale, parse_tile(tile), tile_overlap))
         runtime = api.default_runtime()
         spec = runtime.registry.get(params.model)
         plans, _ = plan_file_jobs(inputs, output, format, suffix_tag(params.scale, spec.scale))
+        runtime.load(params.model, load)  # a missing model or device is one error line, not one per file
     except ReviveError as err:
         raise fail(err) from err
-
-    load = LoadOptions(device=device, threads=threads)
 
     def run_one(plan: OutputPlan) -> UpscaleResult:
         return api.upscale_file(

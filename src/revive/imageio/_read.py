@@ -120,10 +120,16 @@ def _check_size(width: int, height: int, max_pixels: int | None) -> None:
     n = width * height
     if max_pixels is not None and n > max_pixels:
         raise ImageTooLarge(
-            f"image is {width}x{height} = {n / 1e6:.1f} megapixels, more than the limit of "
-            f"{max_pixels / 1e6:.1f} megapixels (a guard against decompression bombs): if you trust this file, "
-            "raise --max-pixels (max_pixels= in Python)"
+            f"image is {width}x{height} = {_pixels(n)}, more than the limit of {_pixels(max_pixels)} "
+            "(a guard against decompression bombs): if you trust this file, raise --max-pixels (max_pixels= in Python)"
         )
+
+
+def _pixels(n: int) -> str:
+    """A pixel count as people read it: "100 megapixels", "12.3 megapixels", "35 000 pixels"."""
+    if n < 1_000_000:
+        return f"{n:,} pixels".replace(",", " ")
+    return f"{n / 1e6:.1f}".removesuffix(".0") + " megapixels"
 
 
 def _open(data: bytes, fmt: str) -> Image.Image:

@@ -58,7 +58,10 @@ def resolve_device(request: str) -> str:
             raise RuntimeUnavailable("no Vulkan GPU found for ncnn; install a Vulkan driver or use --device cpu")
         index = int(request.split(":")[1]) if ":" in request else 0
         return f"vulkan:{min(index, count - 1)}"
-    raise RuntimeUnavailable(f"ncnn models run on 'cpu' or 'gpu' (Vulkan), not {request!r}")
+    raise RuntimeUnavailable(
+        f"ncnn models run on 'cpu' or 'gpu' (Vulkan), not {request!r}: use --device cpu or gpu "
+        "(CUDA and MPS need a PyTorch or ONNX model)"
+    )
 
 
 class NcnnModel:
