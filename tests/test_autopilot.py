@@ -152,6 +152,15 @@ def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
     assert after.highlights_l99 - after.shadows_l1 > 1.4 * (before.highlights_l99 - before.shadows_l1)
 
 
+def test_a_faded_yellowed_print_is_white_balanced_further_than_a_warm_photo(tmp_path):
+    warm = degrade(real("astronaut"), "cast", tmp_path)
+    aged = Photo((0.25 + 0.55 * warm.pixels).astype(np.float32))  # the same cast on a faded print
+    plans = [plan_for(diagnose(p), EnhanceOptions(scale=1)) for p in (warm, aged)]
+    wb = [p.step("color").params.white_balance for p in plans]
+    assert 0 < wb[0] <= 0.8 and wb[1] > wb[0] and "ageing" in plans[1].step("color").reason
+    assert plans[1].step("color").params.contrast > 0
+
+
 # --- user overrides ----------------------------------------------------------------------------
 
 

@@ -17,7 +17,8 @@ Rules (each threshold is the diagnosis's own documented "needs attention" rule):
 * Size → upscale to a useful size: ×4 below 0.25 MP, ×3 below 0.5 MP, ×2 below 2 MP, none above
   (``--scale`` overrides; ``--scale 1`` means no model step). Illustrations get the anime model.
 * Colour cast → white balance, restrained: down to a cast of about 8 (never more than 80 % of the
-  way), keeping some of the light's mood; not below 0.04 MP, where a few coloured objects decide
+  way), keeping some of the light's mood — on a faded print, any cast above 8 down to about 3 (at
+  most 90 %): there the cast is the dyes' ageing, and fading weakens what it measures; not below 0.04 MP, where a few coloured objects decide
   the estimate (a note says so); under-exposure → exposure and
   contrast; a washed-out photo (no shadows) or a faded one (neither blacks nor whites) → contrast.
   Clipped highlights only get a note.
@@ -52,6 +53,8 @@ Track = Literal["both", "reference", "plain"]
 DEFAULT_SCALES: tuple[tuple[float, int], ...] = ((0.25, 4), (0.5, 3), (2.0, 2))
 TOLERATED_CAST = 8.0  # a restrained hand: white balance leaves this much of the light's mood (Lab chroma)
 MAX_WHITE_BALANCE = 0.8
+AGED_TOLERATED_CAST = 3.0  # on a faded print the cast is the dyes' ageing: take it out nearly all the way
+AGED_MAX_WHITE_BALANCE = 0.9
 MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the gray-edge estimate
 EXPOSURE_STRENGTH = 0.8
 UNDER_EXPOSED_CONTRAST = 0.5
@@ -348,7 +351,10 @@ def _color_steps(d: Diagnosis, options: EnhanceOptions, notes: list[str]) -> lis
     if options.color == "off":
         return []
     cast, exposure = d.color_cast, d.exposure
-    wb = round(min(MAX_WHITE_BALANCE, 1.0 - TOLERATED_CAST / cast.strength), 2) if cast.attention else 0.0
+    aged = exposure.verdict == "faded"  # a faded print's cast is its dyes' ageing, not the light's mood
+    tolerated, most = (AGED_TOLERATED_CAST, AGED_MAX_WHITE_BALANCE) if aged else (TOLERATED_CAST, MAX_WHITE_BALANCE)
+    needed = cast.attention or (aged and cast.strength > TOLERATED_CAST)  # fading also weakens the cast it shows
+    wb = round(min(most, 1.0 - tolerated / cast.strength), 2) if needed else 0.0
     if wb > 0 and d.resolution.megapixels < MIN_WHITE_BALANCE_MP:
         notes.append(f"a {cast.direction} cast was measured (strength {cast.strength:.0f}), but the photo is too small "
                      "to tell a cast from coloured objects; white balance left alone")
@@ -356,8 +362,9 @@ def _color_steps(d: Diagnosis, options: EnhanceOptions, notes: list[str]) -> lis
     expo = contrast = 0.0
     reasons: list[str] = []
     if wb > 0:
+        why = "the print's ageing, not the light" if aged else "keeping some of the light's mood"
         reasons.append(f"{cast.direction} cast (strength {cast.strength:.0f}) → white balance at {wb:.0%} "
-                       f"(to about {cast.strength * (1 - wb):.0f}, keeping some of the light's mood)")
+                       f"(to about {cast.strength * (1 - wb):.0f}, {why})")
     if exposure.verdict == "under":
         expo, contrast = EXPOSURE_STRENGTH, UNDER_EXPOSED_CONTRAST
         reasons.append(f"under-exposed (mean L* {exposure.mean_lightness:.0f}, brightest 1 % at "
