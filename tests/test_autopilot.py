@@ -79,6 +79,7 @@ def test_each_degradation_triggers_its_stage_and_no_other(name, kind, tmp_path):
     step = same_size.steps[0]
     if kind == "cast":
         assert step.params.white_balance > 0 and step.params.exposure == 0 and step.params.contrast == 0
+        assert any("--color off" in n for n in same_size.notes) == (diagnosis.color_cast.strength > 30)
     if kind == "under":
         assert step.params.exposure > 0 and step.params.white_balance == 0
     if kind == "faded":
@@ -150,6 +151,17 @@ def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
     after = diagnose(enhance_photo(photo, EnhanceOptions(scale=1)).photo).exposure
     assert after.verdict == "ok"
     assert after.highlights_l99 - after.shadows_l1 > 1.4 * (before.highlights_l99 - before.shadows_l1)
+
+
+def test_a_cast_as_strong_as_tungsten_says_how_to_keep_the_colour():
+    """A scene of one colour (a sunset, a retina photo) reads like tungsten light; the plan says how to opt out."""
+    x = f32(real("coffee"))
+    tungsten = Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 0.7, 0.26])).astype(np.float32))
+    diagnosis = diagnose(tungsten)
+    assert diagnosis.color_cast.strength > 30
+    plan = plan_for(diagnosis, EnhanceOptions(scale=1))
+    assert plan.step("color").params.white_balance > 0
+    assert any("pass --color off" in n for n in plan.notes)
 
 
 def test_a_faded_yellowed_print_is_white_balanced_further_than_a_warm_photo(tmp_path):

@@ -53,6 +53,7 @@ Track = Literal["both", "reference", "plain"]
 DEFAULT_SCALES: tuple[tuple[float, int], ...] = ((0.25, 4), (0.5, 3), (2.0, 2))
 TOLERATED_CAST = 8.0  # a restrained hand: white balance leaves this much of the light's mood (Lab chroma)
 MAX_WHITE_BALANCE = 0.8
+STRONG_CAST = 30.0  # tungsten light under a daylight setting reads ~40: a scene of one colour can read as much
 AGED_TOLERATED_CAST = 3.0  # on a faded print the cast is the dyes' ageing: take it out nearly all the way
 AGED_MAX_WHITE_BALANCE = 0.9
 MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the gray-edge estimate
@@ -365,6 +366,9 @@ def _color_steps(d: Diagnosis, options: EnhanceOptions, notes: list[str]) -> lis
         why = "the print's ageing, not the light" if aged else "keeping some of the light's mood"
         reasons.append(f"{cast.direction} cast (strength {cast.strength:.0f}) → white balance at {wb:.0%} "
                        f"(to about {cast.strength * (1 - wb):.0f}, {why})")
+        if cast.strength > STRONG_CAST and not aged:
+            notes.append(f"the {cast.direction} cast is as strong as tungsten light (strength {cast.strength:.0f}); "
+                         "if that colour is the subject's (a sunset, a close-up of one colour), pass --color off")
     if exposure.verdict == "under":
         expo, contrast = EXPOSURE_STRENGTH, UNDER_EXPOSED_CONTRAST
         reasons.append(f"under-exposed (mean L* {exposure.mean_lightness:.0f}, brightest 1 % at "
