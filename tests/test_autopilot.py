@@ -156,7 +156,7 @@ def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
 def test_a_cast_as_strong_as_tungsten_says_how_to_keep_the_colour():
     """A scene of one colour (a sunset, a retina photo) reads like tungsten light; the plan says how to opt out."""
     x = f32(real("coffee"))
-    tungsten = Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 0.7, 0.26])).astype(np.float32))
+    tungsten = Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 0.6, 0.2])).astype(np.float32))
     diagnosis = diagnose(tungsten)
     assert diagnosis.color_cast.strength > 30
     plan = plan_for(diagnosis, EnhanceOptions(scale=1))
