@@ -548,6 +548,23 @@ def test_output_folders(tmp_path: Path, rgb: np.ndarray) -> None:
     assert (tmp_path / "named.bin").read_bytes()[:3] == b"\xff\xd8\xff"
 
 
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_writing_a_big_photo_needs_no_float_copies_of_it(tmp_path: Path, fmt: str) -> None:
+    """An upscaled photo can be gigabytes of float32: conversion to integers must not double it."""
+    import tracemalloc
+
+    h, w = 1000, 1500
+    ramp = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
+    photo = Photo(np.ascontiguousarray(np.broadcast_to(ramp, (h, w, 3))), np.ones((h, w), np.float32))
+    tracemalloc.start()
+    try:
+        imageio.write(photo, tmp_path / f"big.{fmt}")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < photo.pixels.nbytes, f"{peak / 2**20:.0f} MB for a {photo.pixels.nbytes / 2**20:.0f} MB photo"  # was 4×
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path: Path, rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     photo = Photo.from_array(rgb)
     out = tmp_path / "out.tiff"

@@ -108,18 +108,35 @@ def write(
 
 
 def _samples(photo: Photo, plan: _Plan) -> np.ndarray:
-    """Integer samples in the layout the plan stores: HxW, HxWx2, HxWx3 or HxWx4 (straight alpha last)."""
-    pixels, alpha = photo.pixels, photo.alpha
+    """Integer samples in the layout the plan stores: HxW, HxWx2, HxWx3 or HxWx4 (straight alpha last).
+
+    Converted in strips of rows, so an upscaled photo of several GB needs no float temporaries
+    of its own size on top of it (only the integer samples the encoder takes).
+    """
+    channels = (1 if plan.gray else 3) + (1 if plan.alpha and photo.alpha is not None else 0)
+    top, dtype = (65535.0, np.uint16) if plan.bit_depth == 16 else (255.0, np.uint8)
+    out = np.empty((photo.height, photo.width, channels), dtype)
+    rows = max(1, _STRIP_VALUES // max(1, photo.width * channels))
+    for y in range(0, photo.height, rows):
+        out[y : y + rows] = _strip(photo, plan, slice(y, y + rows), top)
+    return out[:, :, 0] if channels == 1 else out
+
+
+_STRIP_VALUES = 1 << 18  # samples converted at a time (1 MB of float32)
+
+
+def _strip(photo: Photo, plan: _Plan, rows: slice, top: float) -> np.ndarray:
+    pixels = photo.pixels[rows]
+    alpha = photo.alpha[rows] if photo.alpha is not None else None
     if alpha is not None and not plan.alpha:
         pixels = pixels * alpha[:, :, None] + (1.0 - alpha[:, :, None])  # over white
     if not plan.gray and pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     if plan.alpha and alpha is not None:
         pixels = np.concatenate([pixels, alpha[:, :, None]], axis=2)
-    if pixels.shape[2] == 1:
-        pixels = pixels[:, :, 0]
-    top, dtype = (65535.0, np.uint16) if plan.bit_depth == 16 else (255.0, np.uint8)
-    return np.round(np.clip(pixels, 0.0, 1.0) * top).astype(dtype)
+    out = np.clip(pixels, 0.0, 1.0)  # a new array: the photo's own pixels are never changed
+    out *= top
+    return np.round(out, out=out)
 
 
 def _pillow_metadata(plan: _Plan) -> dict[str, object]:
