@@ -159,3 +159,20 @@ def test_x4plus_tiles_quarter_size_match_whole_image_at_45db(runtime, astronaut)
         assert band.mean() < 0.01
     for x in grid.xs[1:]:
         assert err[:, 4 * x - 8 : 4 * x + 8].mean() < 0.01
+
+
+def test_auto_tile_leaves_room_for_the_output(monkeypatch):
+    """A big output array is part of the memory too: the tile budget is half of what it leaves."""
+    from revive import tiling
+
+    image = np.zeros((400, 400, 3), np.float32)
+    output_bytes = 1600 * 1600 * 3 * 4  # ×4, float32
+    monkeypatch.setattr(tiling, "available_memory", lambda: output_bytes + (64 << 20))
+    sides: list[int] = []
+
+    def fn(tile):
+        sides.append(max(tile.shape[:2]))
+        return nearest(4)(tile)
+
+    process_tiled(image, fn, 4, TileOptions(overlap=8), bytes_per_pixel=4096)
+    assert max(sides) ** 2 * 4096 <= 32 << 20  # fits half of the 64 MB left, not half of everything

@@ -35,7 +35,7 @@ class TileOptions:
     max_tile: int = 2048
     multiple_of: int = 1  # tiles are reflect-padded up to a multiple of this (window-based models)
     min_size: int = 1  # tiles smaller than this (tiny images) are reflect-padded up to it
-    memory_budget: int | None = None  # bytes for tile="auto"; None = half the available memory
+    memory_budget: int | None = None  # bytes for tile="auto"; None = half the memory the output leaves
 
     def __post_init__(self) -> None:
         if self.tile is not None and self.tile < 8:
@@ -184,7 +184,8 @@ def process_tiled(
         raise InvalidParameter(f"expected an HxWxC image, got shape {image.shape}")
     height, width = image.shape[:2]
     if options.tile is None:
-        budget = options.memory_budget or available_memory() // 2
+        output_bytes = height * scale * width * scale * image.shape[2] * 4  # the float32 result
+        budget = options.memory_budget or max(available_memory() - output_bytes, 0) // 2
         tile = auto_tile_size(bytes_per_pixel, budget, options)
     else:
         tile = options.tile
