@@ -252,3 +252,28 @@ def test_a_bad_device_is_one_line_not_one_per_file(tmp_path, astronaut):
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "use --device cpu or gpu" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("when", ["tiles", "writing"])
+def test_ctrl_c_leaves_no_output_and_no_temporary_file(tmp_path, astronaut, monkeypatch, when):
+    import os
+
+    from revive import api
+    from revive.stages.upscale import UpscaleParams
+
+    Image.fromarray(astronaut[:40, :40]).save(tmp_path / "in.png")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if when == "tiles" and done == 1:
+            raise KeyboardInterrupt
+
+    def fsync(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    if when == "writing":
+        monkeypatch.setattr(os, "fsync", fsync)
+    params = UpscaleParams(model="realesr-animevideov3-x2", tile=16)
+    with pytest.raises(KeyboardInterrupt):
+        api.upscale_file(tmp_path / "in.png", tmp_path / "out" / "in_x2.png", params=params, progress=progress)
+    leftovers = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert leftovers in (["in.png"], ["in.png", "out"])  # no output, no .in_x2.png.*.tmp

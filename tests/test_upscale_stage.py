@@ -78,6 +78,18 @@ def test_alpha_edges_have_no_dark_fringe(astronaut):
     assert with_alpha.alpha.shape == (96, 96) and with_alpha.alpha.max() > 0.99 and with_alpha.alpha.min() < 0.01
 
 
+def test_hard_alpha_edges_get_no_halo(astronaut, fake):
+    """A cut-out's alpha enlarged with plain Lanczos rings: a faint ghost ring outside (29/255)
+    and see-through specks inside (220/255). Neither may appear."""
+    yy, xx = np.mgrid[:48, :48]
+    alpha = (np.hypot(yy - 24, xx - 24) < 15).astype(np.float32)
+    out = run(Photo((astronaut[:48, :48] / 255.0).astype(np.float32), alpha), fake[1], model="nearest-x4")
+    r = np.hypot(*((np.mgrid[:192, :192] + 0.5) / 4 - 0.5 - 24))  # distance from the centre, in input pixels
+    assert out.alpha[r > 16.5].max() == 0.0 and out.alpha[r < 13.5].min() == 1.0
+    edge = out.alpha[96, 96:]
+    assert np.all(np.diff(edge) <= 0) and ((edge > 0.05) & (edge < 0.95)).sum() <= 4  # monotone and still crisp
+
+
 def test_alpha_through_the_model(astronaut, fake):
     alpha = _disc_alpha(32)
     out = run(Photo((astronaut[:32, :32] / 255.0).astype(np.float32), alpha), fake[1], model="nearest-x4",

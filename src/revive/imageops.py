@@ -1,4 +1,4 @@
-"""Small pure pixel operations shared by stages: resampling and alpha-edge colour bleeding."""
+"""Small pure pixel operations shared by stages: resampling (alpha without halos) and alpha-edge colour bleeding."""
 
 from __future__ import annotations
 
@@ -20,6 +20,28 @@ def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     if pixels.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def resize_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resample an HxW alpha plane without halos: when enlarging, Lanczos is kept within the range
+    of the 2×2 source pixels around each output pixel (anti-ringing), so no faint ghost appears
+    outside a cut-out and no see-through speck inside it."""
+    h, w = alpha.shape[:2]
+    out = resize(alpha, width, height)
+    if width <= w and height <= h:
+        return out  # area averaging does not ring
+    block = np.ones((2, 2), np.uint8)
+    lo = cv2.erode(alpha, block, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)  # min of each 2×2 block
+    hi = cv2.dilate(alpha, block, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    rows = _source_index(height, h)[:, None]
+    cols = _source_index(width, w)[None, :]
+    return np.clip(out, lo[rows, cols], hi[rows, cols])
+
+
+def _source_index(n_out: int, n_in: int) -> np.ndarray:
+    """The source pixel at or before each output pixel's centre (pixel-centre alignment, as OpenCV)."""
+    centre = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    return np.clip(np.floor(centre), 0, n_in - 1).astype(np.intp)
 
 
 def bleed_colour_under_alpha(rgb: np.ndarray, alpha: np.ndarray, threshold: float = 1 / 255) -> np.ndarray:

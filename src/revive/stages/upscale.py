@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InvalidParameter
-from ..imageops import bleed_colour_under_alpha, resize
+from ..imageops import bleed_colour_under_alpha, resize, resize_alpha
 from ..models import DEFAULT_UPSCALE_MODEL, ImageModel
 from ..models.loaders import LoadOptions
 from ..tiling import TileOptions, process_tiled
@@ -96,5 +96,5 @@ def upscale_photo(photo: Photo, model: ImageModel, params: UpscaleParams, contex
                 a3 = _run_model(a3, model, params, context, "alpha")
             alpha = resize(a3, width, height).mean(axis=2, dtype=np.float32)
         else:
-            alpha = resize(photo.alpha, width, height)
+            alpha = resize_alpha(photo.alpha, width, height)
     return Photo(np.ascontiguousarray(pixels, dtype=np.float32), alpha, photo.meta)
