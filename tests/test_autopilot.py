@@ -386,3 +386,19 @@ def test_what_hides_under_transparent_pixels_does_not_count(astronaut):
     assert result.fidelity is not None and result.fidelity.action == "kept"
     assert result.fidelity.color_shift < 1.0
     assert result.psnr_vs_input > 30 and result.ssim_vs_input > 0.9
+
+
+def test_the_guard_judges_the_model_not_the_contrast_stretch(tmp_path):
+    """A washed-out, noisy JPEG of a retina (96 px, real model): colour and light come after the guard.
+
+    Stretched and white-balanced by each track's own measurements before the guard, the faithful
+    upscale and its reference differed by SSIM 0.68 and the model was softened; judged before, 0.91.
+    """
+    img = real("retina")
+    y, x = (img.shape[0] - 384) // 2, (img.shape[1] - 384) // 2
+    small = cv2.resize(img[y : y + 384, x : x + 384], (96, 96), interpolation=cv2.INTER_AREA).astype(float)
+    small = np.clip(np.round(small + np.random.default_rng(0).normal(0, 10, small.shape)), 0, 255).astype(np.uint8)
+    Image.fromarray(small).save(tmp_path / "retina.jpg", quality=40)
+    result = enhance_photo(imageio.read(tmp_path / "retina.jpg"), EnhanceOptions(), StageContext())
+    assert result.plan.stage_names == ("deblock", "upscale", "fidelity", "color")
+    assert result.fidelity is not None and result.fidelity.action == "kept" and result.fidelity.ssim_unguarded > 0.85

@@ -4,7 +4,11 @@ A :class:`Plan` is a list of :class:`Step` (a stage name, its frozen params data
 reason it is there) plus notes for what was found but cannot be done. It is built without running
 anything, so ``--dry-run`` shows exactly what ``enhance`` will do, and tests check plans without
 models. Order: cleanup (deblock, then denoise: undo the camera's steps in reverse) → faces →
-upscale → colour and light → fidelity guard.
+upscale → fidelity guard → colour and light. The guard comes right after the last model step: it
+judges what the models did, and colour and light — deliberate, classical changes — then run once on
+the guarded photo. (Run after them, it compared two tracks each stretched and white-balanced by
+its own measurements: the differences grew with the contrast, and a retina photo's faithful
+upscale was dropped as "contradicting the photo".)
 
 Rules (each threshold is the diagnosis's own documented "needs attention" rule):
 
@@ -18,13 +22,14 @@ Rules (each threshold is the diagnosis's own documented "needs attention" rule):
   (``--scale`` overrides; ``--scale 1`` means no model step). Illustrations get the anime model.
 * Colour cast → white balance, restrained: down to a cast of about 8 (never more than 80 % of the
   way), keeping some of the light's mood — on a faded print, any cast above 8 down to about 3 (at
-  most 90 %): there the cast is the dyes' ageing, and fading weakens what it measures; not below 0.04 MP, where a few coloured objects decide
-  the estimate (a note says so); under-exposure → exposure and
-  contrast; a washed-out photo (no shadows) or a faded one (neither blacks nor whites) → contrast.
-  Clipped highlights only get a note.
-* Any model step → the fidelity guard at ``--strength``. At ``--strength 0`` the model's share is
-  nothing, so no model runs at all: its step becomes plain (``Step.track = "plain"``: the resample
-  or the classical filter in its place) and the cleanup filters work on the photo itself.
+  most 90 %): there the cast is the dyes' ageing, and fading weakens what it measures. Not below
+  0.04 MP, where a few coloured objects decide the estimate (a note says so). Under-exposure →
+  exposure and contrast; a washed-out photo (no shadows) or a faded one (neither blacks nor
+  whites) → contrast. Clipped highlights only get a note.
+* Any model step → the fidelity guard at ``--strength``, before colour and light. At ``--strength
+  0`` the model's share is nothing, so no model runs at all: its step becomes plain
+  (``Step.track = "plain"``: the resample or the classical filter in its place) and the cleanup
+  filters work on the photo itself.
 """
 
 from __future__ import annotations
@@ -218,11 +223,11 @@ def plan_for(
         _note_model_cleans_anyway(diagnosis, restored_by_model, upscale, notes)
     steps += _face_steps(diagnosis, options, caps, notes)
     steps += upscale
-    steps += _color_steps(diagnosis, options, notes)
     if plain:
         steps = [_plain(s) if _is_model_step(s) else s for s in steps]
     elif any(_is_model_step(s) for s in steps):
         steps.append(Step("fidelity", FidelityParams(strength=options.strength), _guard_reason(options.strength)))
+    steps += _color_steps(diagnosis, options, notes)
     w, h = diagnosis.resolution.width, diagnosis.resolution.height
     return Plan(tuple(steps), tuple(notes), (w, h), target_size(w, h, scale), diagnosis)
 

@@ -2,8 +2,9 @@
 
 It compares the model's result with a *reference*: the same photo taken through the same plan with
 every model step replaced by its plain counterpart (upscaling by a Lanczos resample, a model
-denoiser by non-local means, face restoration by nothing), while classical steps (deblock, denoise,
-colour) run on both. The reference is what a careful person would get by hand; against it:
+denoiser by non-local means, face restoration by nothing), while classical cleanup steps (deblock,
+denoise) run on both; colour and light run after the guard, once. The reference is what a careful
+person would get by hand; against it:
 
 1. Colour-shift correction: the reference's low-frequency colour (CIE Lab, a Gaussian of ~1/16
    of the image) replaces the result's, so the model cannot shift hues or brightness in the large.

@@ -7,7 +7,8 @@ The runner carries two tracks (see :mod:`.fidelity`): the *result*, which every 
 and the *reference*, which gets the faithful counterpart of each step — the very same stage for
 classical steps (while no model has run the two are one object and each stage runs once), a plain
 resample for upscaling, the classical filter for a model denoiser, nothing for face restoration.
-The guard step then holds the result to the reference. A "plain" step (``--strength 0``, where
+The guard step then holds the result to the reference and joins the tracks again, so the
+classical steps after it (colour and light) run once. A "plain" step (``--strength 0``, where
 the model's share would be zero) runs only that counterpart, on both tracks: the model is not run.
 """
 
@@ -108,7 +109,8 @@ class GuardEntry:
         size = (tracks.input.width, tracks.input.height)
         photo, report = guard(tracks.result, tracks.reference, params, size)
         notes = [*tracks.notes] + ([] if report.action == "kept" else [f"fidelity guard: {report.message}"])
-        return replace(tracks, result=photo, fidelity=report, notes=notes)
+        # guarded: the tracks are one again, so the classical steps after it (colour) run once
+        return replace(tracks, result=photo, reference=photo, fidelity=report, notes=notes)
 
 
 class StageRegistry:
