@@ -269,6 +269,19 @@ def test_exposure_minus_2_ev_under_plus_2_ev_over_clean_ok(name: str, clean_diag
     assert clean_diagnoses[name].exposure.verdict == "ok"
 
 
+@pytest.mark.parametrize("name", ("coffee", "camera"))
+def test_exposure_a_dark_scene_with_real_highlights_is_not_under(name: str) -> None:
+    """Two stops under is "under"; the same with a few stars or lamps (0.3 % of the pixels white) is a
+    dark scene on purpose, as skimage's hubble_deep_field shrunk ×4 (brightest 1 % at L* 59)."""
+    dark = expose(photo_u8(name), -2)
+    assert measure_exposure(f32(dark)).verdict == "under"
+    stars = dark.copy().reshape(-1, 3)
+    stars[np.random.default_rng(0).choice(len(stars), len(stars) * 3 // 1000, replace=False)] = 255
+    assert measure_exposure(f32(stars.reshape(dark.shape))).verdict == "ok"
+    assert measure_exposure(f32(cv2.resize(photo_u8("hubble_deep_field"), (218, 218), interpolation=cv2.INTER_AREA))
+                            ).verdict == "ok"
+
+
 def fade(u8: np.ndarray) -> np.ndarray:
     """A faded print: the tones squeezed into 25–80 % of the range."""
     return np.round(64.0 + 0.55 * u8).astype(np.uint8)

@@ -7,8 +7,10 @@ mid gray lit by it, so its length ("strength") is in ΔE-like units and its angl
 Neutral skimage photos read below 5; chelsea (a tabby cat under warm indoor light) reads ≈ 13, as
 PNG or JPEG at any quality; white-balance gains that shift a gray by 20 read 18–23 on skimage photos.
 
-Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 (no
-highlights at all), "over" when more than 5 % of pixels are clipped white in every channel or
+Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 and the
+brightest 0.1 % below L* 75 (no highlights at all: two stops under, a white reads 57; a night sky's
+stars, a lamp in a dark room or the moon's bright craters are real highlights, and those scenes
+are dark on purpose), "over" when more than 5 % of pixels are clipped white in every channel or
 the darkest 1 % is lighter than L* 40 (no shadows at all), "faded" when there are neither real
 blacks (darkest 1 % above L* 20) nor real whites (brightest 1 % below L* 90): a faded print, a
 hazy or flat scan. skimage photos span L* 0–10 to 70–97; the lightest shadows among them are
@@ -31,6 +33,7 @@ from ._common import lightness, rgb_to_lab
 ATTENTION_CAST = 14.0  # chroma of a lit mid gray (Lab units): an obvious cast; ~10 shows side by side
 NEUTRAL_CAST = 3.0  # below this the direction is "none"
 UNDER_HIGHLIGHT_L = 60.0
+UNDER_PEAK_L = 75.0
 OVER_CLIPPED_SHARE = 0.05
 OVER_SHADOW_L = 40.0
 FADED_SHADOW_L = 20.0
@@ -100,12 +103,13 @@ class ExposureReport(Measurement):
     mean_lightness: float
     shadows_l1: float  # L* of the darkest 1 %
     highlights_l99: float  # L* of the brightest 1 %
+    peak_l: float  # L* of the brightest 0.1 % (stars, lamps, speculars)
     clipped_shadows: float  # share of pixels black in every channel (≤ 2/255)
     clipped_highlights: float  # share of pixels white in every channel (≥ 253/255)
     verdict: Literal["under", "ok", "over", "faded"]
 
     label = "exposure"
-    rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
+    rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g} and 0.1 % below L* {UNDER_PEAK_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
             f"or darkest 1 % above L* {OVER_SHADOW_L:g}; faded: darkest 1 % above L* {FADED_SHADOW_L:g} and "
             f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}")
 
@@ -128,14 +132,15 @@ class ExposureReport(Measurement):
 def measure_exposure(pixels: np.ndarray) -> ExposureReport:
     x = downscale(pixels, _MAX_SIDE)
     lum = lightness(x)
-    lo, hi = (float(v) for v in np.percentile(lum, [1, 99]))
+    lo, hi, peak = (float(v) for v in np.percentile(lum, [1, 99, 99.9]))
     black = float(np.mean(x.max(axis=2) <= 2.5 / 255))
     white = float(np.mean(x.min(axis=2) >= 252.5 / 255))
     verdict: Literal["under", "ok", "over", "faded"] = "ok"
     if white > OVER_CLIPPED_SHARE or lo > OVER_SHADOW_L:
         verdict = "over"
-    elif hi < UNDER_HIGHLIGHT_L:
+    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L:
         verdict = "under"
     elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L:
         verdict = "faded"
-    return ExposureReport(round(float(lum.mean()), 2), round(lo, 2), round(hi, 2), round(black, 4), round(white, 4), verdict)
+    return ExposureReport(round(float(lum.mean()), 2), round(lo, 2), round(hi, 2), round(peak, 2), round(black, 4),
+                          round(white, 4), verdict)
