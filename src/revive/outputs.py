@@ -133,19 +133,16 @@ def _unique(target: Path, taken: set[Path]) -> Path:
 
 
 def check_target(target: Path, *, overwrite: bool, protect: Sequence[Path] = ()) -> None:
-    """Refuse early (before any slow work) an output that would overwrite an input or an existing file."""
-    from .errors import ImageWriteError, OutputExists
+    """Refuse early (before any slow work) what the atomic write would refuse at the end: an output
+    that is an input or a folder, an existing file without ``overwrite``, a folder that cannot be made."""
+    from .errors import ImageWriteError
+    from .imageio._atomic import check_target as refuse_like_the_write
 
-    resolved = target.resolve()
-    if any(resolved == Path(p).resolve() for p in protect):
-        raise OutputExists(f"{target}: the output would overwrite the input; choose another output path")
-    if target.exists() and not overwrite:
-        raise OutputExists(f"{target}: already exists; pass --overwrite to replace it or choose another path")
-    folder = target.parent
-    existing = folder
+    refuse_like_the_write(target, overwrite=overwrite, protect=protect)
+    existing = target.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ImageWriteError(f"{target}: cannot create the output folder ({existing} is a file)")
+        raise ImageWriteError(f"{target}: cannot create the output folder ({existing} is a file); pick another output path")
     if not os.access(existing, os.W_OK):
-        raise ImageWriteError(f"{target}: the output folder {existing} is not writable")
+        raise ImageWriteError(f"{target}: the output folder {existing} is not writable; pick another output folder")
