@@ -291,6 +291,9 @@ def fade(u8: np.ndarray) -> np.ndarray:
 def test_exposure_faded_print_is_flagged_clean_is_not(name: str, clean_diagnoses: dict[str, Diagnosis]) -> None:
     faded = measure_exposure(f32(fade(photo_u8(name))))
     assert faded.verdict == "faded" and faded.attention
+    lighter = measure_exposure(f32(np.round(115.0 + 0.5 * photo_u8(name)).astype(np.uint8)))  # no shadows at all
+    assert lighter.verdict == "over" and lighter.clipped_highlights == 0.0
+    assert lighter.advice() == "washed out, no real shadows"  # not "highlights blown": none are
     assert "L* " in faded.summary() and faded.advice()
     assert clean_diagnoses[name].exposure.verdict == "ok"
 

@@ -125,6 +125,8 @@ class ExposureReport(Measurement):
                 f"clipped {self.clipped_shadows:.1%} black / {self.clipped_highlights:.1%} white")
 
     def advice(self) -> str:
+        if self.verdict == "over" and self.clipped_highlights <= OVER_CLIPPED_SHARE:
+            return "washed out, no real shadows"  # nothing is blown: do not say so
         return {"under": "too dark, no real highlights", "over": "too bright, highlights blown",
                 "faded": "no real blacks or whites, low contrast"}.get(self.verdict, "")
 
