@@ -192,3 +192,15 @@ def test_contrast_widens_a_washed_out_photo(chelsea):
     flat = (0.35 + 0.45 * x).astype(np.float32)  # no shadows, no highlights
     out = ColorStage(ColorParams(contrast=0.8)).run(Photo(flat), CTX).pixels
     assert np.ptp(np.percentile(out, [1, 99])) > np.ptp(np.percentile(flat, [1, 99])) * 1.3
+
+
+def test_contrast_keeps_the_photos_key():
+    """A flat mid-gray scene (skimage's brick wall) gains contrast about its mean: it does not turn dark."""
+    from skimage import data
+
+    brick = f32(np.repeat(data.brick()[:, :, None], 3, axis=2))
+    before = diagnose(Photo(brick)).exposure
+    out = ColorStage(ColorParams(contrast=0.8)).run(Photo(brick), CTX).pixels
+    after = diagnose(Photo(out)).exposure
+    assert after.highlights_l99 - after.shadows_l1 > 1.4 * (before.highlights_l99 - before.shadows_l1)
+    assert abs(after.mean_lightness - before.mean_lightness) < 3.0

@@ -7,8 +7,10 @@
 * Exposure: a gain in linear light (what a longer exposure does) that moves the mean lightness
   ``exposure`` of the way to ``target_lightness``, limited so the brightest 0.5 % land at most
   at 95 %; what would still exceed it is rolled off smoothly instead of clipped.
-* Contrast: a percentile stretch of CIE L* (0.5 % / 99.5 % toward 2 / 98, never compressing),
-  then CLAHE on L* at a low clip limit, mixed in at half the ``contrast`` strength.
+* Contrast: a stretch of CIE L* about its mean, so the photo keeps its key (a plain 0.5 % / 99.5 %
+  → 2 / 98 stretch turned a mid-gray brick wall near-black), until the 0.5 % / 99.5 % percentiles
+  reach 2 / 98 or the slope ×1.8, never compressing; then CLAHE on L* at a low clip limit, mixed in
+  at half the ``contrast`` strength.
 
 Each part measures the photo it is given and does nothing when there is nothing to correct (gains
 within 1 %, brightness already at the target, a histogram already spanning the range).
@@ -35,6 +37,7 @@ _STAT_SIDE = 1024  # statistics are global: a downscaled copy tells the same
 _HIGHLIGHT_LIMIT = 0.95  # linear-light level the brightest 0.5 % may reach after the exposure gain
 _SHOULDER = 0.8  # linear level above which brightened values are rolled off instead of clipped
 _STRETCH_TO = (2.0, 98.0)
+_MAX_STRETCH = 1.8  # a faded print (L* 28–78) comes back to about 6–98; a flat scene is not forced to black
 _CLAHE_CLIP = 1.5
 
 
@@ -154,11 +157,13 @@ def _stretch_and_clahe(pixels: np.ndarray, strength: float) -> np.ndarray:
     gray = pixels.shape[2] == 1
     lab = None if gray else cv2.cvtColor(np.ascontiguousarray(pixels, dtype=np.float32), cv2.COLOR_RGB2Lab)
     light = _lightness(pixels) if lab is None else lab[:, :, 0]
-    lo, hi = (float(v) for v in np.percentile(_small(light[:, :, None])[:, :, 0], [0.5, 99.5]))
-    new_lo, new_hi = min(lo, _STRETCH_TO[0]), max(hi, _STRETCH_TO[1])  # only ever widen the range
-    stretched = light
-    if hi - lo > 1.0 and (new_lo, new_hi) != (lo, hi):
-        stretched = new_lo + (light - lo) * (new_hi - new_lo) / (hi - lo)
+    sample = _small(light[:, :, None])[:, :, 0]
+    lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.5]))
+    mid = float(sample.mean())
+    room = [(mid - _STRETCH_TO[0]) / (mid - lo) if mid - lo > 0.5 else _MAX_STRETCH,
+            (_STRETCH_TO[1] - mid) / (hi - mid) if hi - mid > 0.5 else _MAX_STRETCH]
+    slope = max(1.0, min(_MAX_STRETCH, *room))  # only ever widen, about the mean
+    stretched = light if slope == 1.0 else mid + (light - mid) * slope
     clahe = cv2.createCLAHE(clipLimit=_CLAHE_CLIP, tileGridSize=(8, 8))
     as16 = np.clip(stretched / 100.0 * 65535.0, 0, 65535).astype(np.uint16)
     local = clahe.apply(as16).astype(np.float32) / 65535.0 * 100.0
