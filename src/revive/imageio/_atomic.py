@@ -24,7 +24,7 @@ def check_target(target: Path, *, overwrite: bool, protect: Iterable[Path]) -> N
     if target.is_dir():
         raise ImageWriteError(f"{target} is a folder: give a file name for the output")
     if not overwrite and (target.exists() or target.is_symlink()):
-        raise OutputExists(f"{target} already exists: pass overwrite=True (--overwrite) or pick another output path")
+        raise OutputExists(f"{target} already exists: pass --overwrite (overwrite=True in Python) or pick another output path")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -84,12 +84,12 @@ def _publish_new(tmp: Path, target: Path) -> None:
         os.link(tmp, target)
     except FileExistsError:
         raise OutputExists(
-            f"{target} already exists: pass overwrite=True (--overwrite) or pick another output path"
+            f"{target} already exists: pass --overwrite (overwrite=True in Python) or pick another output path"
         ) from None
     except OSError:  # the filesystem has no hard links: check, then replace
         if target.exists():
             raise OutputExists(
-                f"{target} already exists: pass overwrite=True (--overwrite) or pick another output path"
+                f"{target} already exists: pass --overwrite (overwrite=True in Python) or pick another output path"
             ) from None
         os.replace(tmp, target)
         return
