@@ -12,7 +12,8 @@ Goal: ``enhance`` best on SSIM on average and never worst on any image.
 
     python bench/autopilot.py [--size 256] [--images astronaut,coffee,...] [--json out.json]
 
-It takes a few minutes on two CPU cores (the embedded model runs twice per case).
+It takes about half a minute on two CPU cores at the default size (64 px inputs; the embedded
+model runs twice per case), two minutes with ``--size 512`` and eight images.
 """
 
 from __future__ import annotations
