@@ -153,6 +153,16 @@ def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
     assert after.highlights_l99 - after.shadows_l1 > 1.4 * (before.highlights_l99 - before.shadows_l1)
 
 
+def test_a_re_saved_jpeg_is_deblocked_for_its_older_worse_blocks(tmp_path):
+    """Saved at q20, then again at q95 (a photo from a chat app, edited): the tables say 95, the blocks
+    are q20's — deblocking with q95's steps would remove nothing."""
+    Image.fromarray(real("coffee")).save(tmp_path / "q20.jpg", quality=20)
+    Image.open(tmp_path / "q20.jpg").save(tmp_path / "resaved.jpg", quality=95)
+    step = plan_for(diagnose(imageio.read(tmp_path / "resaved.jpg")), EnhanceOptions(scale=1)).step("deblock")
+    assert step is not None and step.params.quality <= 40
+    assert "quality≈95" in step.reason and "saved before" in step.reason
+
+
 def test_a_cast_as_strong_as_tungsten_says_how_to_keep_the_colour():
     """A scene of one colour (a sunset, a retina photo) reads like tungsten light; the plan says how to opt out."""
     x = f32(real("coffee"))

@@ -66,6 +66,7 @@ EXPOSURE_STRENGTH = 0.8
 UNDER_EXPOSED_CONTRAST = 0.5
 WASHED_OUT_CONTRAST = 0.8
 WASHED_OUT_SHADOW_L = 40.0
+RESAVED_MARGIN = 15  # pixel estimates of a JPEG saved once scatter ±10 around its tables' quality
 FORCED_MIN_SIGMA = 3.0  # --denoise N on a photo that measures cleaner still filters this much
 
 
@@ -268,8 +269,11 @@ def _cleanup_steps(d: Diagnosis, options: EnhanceOptions, caps: Capabilities, re
     if jpeg.attention and jpeg.quality is not None:
         model = _first_name(caps.installed_for("deblock"))
         strength = 1.0 if forced is None else forced
-        params = DeblockParams(quality=int(jpeg.quality), strength=strength, model=model, **_tiling(options))
-        steps.append(_cleanup_step("deblock", params, f"JPEG quality≈{jpeg.quality}", "jpeg", restored, model))
+        quality, why = int(jpeg.quality), f"JPEG quality≈{jpeg.quality}"
+        if jpeg.source == "tables" and jpeg.pixel_quality < quality - RESAVED_MARGIN:  # the blocks are older, worse
+            quality, why = jpeg.pixel_quality, f"{why}, with blocks like quality≈{jpeg.pixel_quality} (saved before)"
+        params = DeblockParams(quality=quality, strength=strength, model=model, **_tiling(options))
+        steps.append(_cleanup_step("deblock", params, why, "jpeg", restored, model))
     sigma = float(d.noise.sigma)
     if d.noise.attention or forced is not None:
         model = _first_name(caps.installed_for("denoise"))
