@@ -121,3 +121,13 @@ def test_compare_of_images_too_small_for_ssim_still_gives_psnr(files: dict[str, 
     assert "SSIM n/a" in result.stdout and "PSNR 38." in result.stdout
     line = json.loads(runner.invoke(app, ["compare", str(a), str(b), "--json"]).stdout)
     assert line["ssim"] is None and line["psnr"] == pytest.approx(psnr(ref[:8, :8], np.asarray(Image.open(b))))
+
+
+def test_diagnose_a_folder_measures_its_images(files: dict[str, Path], tmp_path: Path) -> None:
+    result = runner.invoke(app, ["diagnose", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    names = [Path(json.loads(line)["input"]).name for line in result.stdout.splitlines() if line.strip()]
+    assert names == sorted(p.name for p in files.values())
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["diagnose", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no image files" in result.stderr

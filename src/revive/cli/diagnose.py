@@ -17,15 +17,20 @@ if TYPE_CHECKING:
 
 
 def diagnose(
-    images: Annotated[list[Path], typer.Argument(help="Image files.", show_default=False)],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per image per line.")] = False,
 ) -> None:
     """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces."""
     from .. import imageio
+    from ..outputs import expand_inputs
     from ..pipeline.analysis import diagnose as run_diagnosis
 
     failures = 0
-    for path in images:
+    paths, _ = expand_inputs(images)  # a folder stands for its images, as with enhance
+    if not paths:
+        error_line("no image files found in the given folder(s)")
+        raise typer.Exit(EXIT_FAILED)
+    for path in paths:
         try:
             result = run_diagnosis(imageio.read(path))
         except ReviveError as err:
