@@ -277,3 +277,17 @@ def test_ctrl_c_leaves_no_output_and_no_temporary_file(tmp_path, astronaut, monk
         api.upscale_file(tmp_path / "in.png", tmp_path / "out" / "in_x2.png", params=params, progress=progress)
     leftovers = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
     assert leftovers in (["in.png"], ["in.png", "out"])  # no output, no .in_x2.png.*.tmp
+
+
+def test_output_folder_with_trailing_slash_and_nested_inputs(tmp_path, astronaut):
+    Image.fromarray(astronaut[:16, :16]).save(tmp_path / "a.png")
+    result = invoke("upscale", tmp_path / "a.png", "-o", f"{tmp_path / 'new'}/", "-q", *FAST)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "a_x2.png").is_file()
+    scans = tmp_path / "scans"
+    (scans / "2019").mkdir(parents=True)
+    Image.fromarray(astronaut[:16, :16]).save(scans / "top.png")
+    Image.fromarray(astronaut[16:32, :16]).save(scans / "2019" / "b.png")
+    result = invoke("upscale", scans, "-o", tmp_path / "out", "-q", *FAST)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "top_x2.png").is_file() and (tmp_path / "out" / "2019" / "b_x2.png").is_file()

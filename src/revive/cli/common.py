@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -103,13 +104,21 @@ def normalize_format(value: str | None) -> str | None:
     return _FORMAT_ALIASES.get(value, value)
 
 
-def plan_file_jobs(inputs: Sequence[Path], output: Path | None, format: str | None, tag: str) -> tuple[list[OutputPlan], bool]:
-    """Inputs (files and folders) paired with their outputs; True when the inputs name several files."""
-    sources, many = expand_inputs(inputs)
+def plan_file_jobs(
+    inputs: Sequence[Path], output: str | Path | None, format: str | None, tag: str
+) -> tuple[list[OutputPlan], bool]:
+    """Inputs (files and folders, searched recursively) paired with their outputs; True when the
+    inputs name several files. An output ending in a slash is a folder even if it does not exist yet."""
+    wants_folder = output is not None and str(output).endswith(("/", os.sep))
+    out = Path(output) if output is not None else None
+    sources, many = expand_inputs(inputs, recursive=True, exclude=out)
     if not sources:
-        raise InvalidParameter("no image files found in the given folder(s)")
-    output_is_dir = many or (output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))))
-    return plan_outputs(sources, output, output_is_dir=output_is_dir, format=normalize_format(format), tag=tag), many
+        raise InvalidParameter(f"no image files found in {', '.join(map(str, inputs))}")
+    output_is_dir = many or wants_folder or (out is not None and out.is_dir())
+    roots = [p for p in inputs if p.is_dir()]
+    plans = plan_outputs(sources, out, output_is_dir=output_is_dir, format=normalize_format(format), tag=tag,
+                         roots=roots)
+    return plans, many
 
 
 class FileResult(Protocol):

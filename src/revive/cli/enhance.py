@@ -32,7 +32,7 @@ def _report_path(report: Path | None, source: Path, many: bool, taken: set[Path]
 
 def enhance(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan with its reasons; write nothing.")] = False,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per photo (the plan with --dry-run).")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write a report: report.json or report.html (several inputs: one each, named after the input).")] = None,  # noqa: UP045

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (see 'revive models list').")] = None,  # noqa: UP045
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Any positive factor; default: the model's own.")] = None,  # noqa: UP045
     tile: Annotated[str, typer.Option(help="Tile size in pixels, or 'auto' (from free memory).")] = "auto",
