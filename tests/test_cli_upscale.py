@@ -291,3 +291,16 @@ def test_output_folder_with_trailing_slash_and_nested_inputs(tmp_path, astronaut
     result = invoke("upscale", scans, "-o", tmp_path / "out", "-q", *FAST)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "top_x2.png").is_file() and (tmp_path / "out" / "2019" / "b_x2.png").is_file()
+
+
+def test_ctrl_c_says_cancelled_and_exits_130(monkeypatch, capsys):
+    from revive.cli import app as app_module
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app_module, "app", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        app_module.main()
+    assert exit_info.value.code == 130
+    assert "revive: cancelled" in capsys.readouterr().err

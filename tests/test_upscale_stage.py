@@ -175,3 +175,12 @@ def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
             if t.name == "revive-ncnn":
                 t.join()
     assert model(tile[:8, :8]).shape == (32, 32, 3)  # the model still works afterwards
+
+
+def test_arrays_outside_the_contract_are_refused_with_advice(astronaut):
+    with pytest.raises(InvalidParameter, match="divide 8-bit values by 255"):
+        revive.upscale(astronaut[:8, :8].astype(np.float32), model="realesr-animevideov3-x2")
+    with pytest.raises(InvalidParameter, match="unsupported array dtype"):
+        Photo.from_array(np.zeros((4, 4, 3), np.int32))
+    with pytest.raises(InvalidParameter, match="unsupported array shape"):
+        Photo.from_array(np.zeros((4, 4, 5), np.uint8))

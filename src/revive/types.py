@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InvalidParameter
+
 
 @dataclass(frozen=True)
 class ImageMeta:
@@ -72,14 +74,19 @@ class Photo:
             f = a.astype(np.float32) / 65535.0
             depth = 16
         elif np.issubdtype(a.dtype, np.floating):
-            f = np.clip(a.astype(np.float32), 0.0, 1.0)
+            if a.size and (np.nanmax(a) > 1.0 + 1e-3 or np.nanmin(a) < -1e-3):
+                raise InvalidParameter(
+                    f"float arrays must hold values in [0, 1], got {np.nanmin(a):g}..{np.nanmax(a):g}; "
+                    "divide 8-bit values by 255 (or pass a uint8 array)"
+                )
+            f = np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0)
             depth = 8
         else:
-            raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0,1]")
+            raise InvalidParameter(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
         if f.ndim == 2:
             f = f[:, :, None]
         if f.ndim != 3 or f.shape[2] not in (1, 2, 3, 4):
-            raise ValueError(f"unsupported array shape {a.shape}; use HxW, HxWx3 or HxWx4")
+            raise InvalidParameter(f"unsupported array shape {a.shape}; use HxW, HxWx3 or HxWx4")
         alpha = None
         if f.shape[2] in (2, 4):
             alpha = np.ascontiguousarray(f[:, :, -1])

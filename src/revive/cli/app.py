@@ -27,4 +27,11 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        # Writes are atomic and temporary files are removed on the way out: nothing half-written remains.
+        from .common import err_console
+
+        err_console.print("revive: cancelled", style="yellow", markup=False, highlight=False)
+        raise SystemExit(130) from None
