@@ -294,7 +294,9 @@ def test_output_folder_with_trailing_slash_and_nested_inputs(tmp_path, astronaut
 
 
 def test_ctrl_c_says_cancelled_and_exits_130(monkeypatch, capsys):
-    from revive.cli import app as app_module
+    import importlib
+
+    app_module = importlib.import_module("revive.cli.app")
 
     def interrupted():
         raise KeyboardInterrupt
