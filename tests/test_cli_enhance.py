@@ -111,7 +111,7 @@ def test_strength_0_lists_the_plain_upscale_and_marks_it_in_the_report(tmp_path,
     assert "(256×256; upscale;" in result.stdout  # the step that shaped the result is named
     assert Image.open(tmp_path / "plain.png").size == (256, 256)
     page = (tmp_path / "plain.html").read_text()
-    assert "(plain, no model)" in page and "the model is not run" in page
+    assert "(plain, no model)" in page and "realesrgan-x4plus is not run" in page
 
 
 def test_inputs_sharing_a_name_get_a_report_each(tmp_path, astronaut, coffee, fake_model):

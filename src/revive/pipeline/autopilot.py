@@ -245,8 +245,14 @@ def restores(spec: ModelSpec | None) -> frozenset[str]:
 
 
 def _plain(step: Step) -> Step:
-    instead = "a plain high-quality resample" if isinstance(step.params, UpscaleParams) else "the classical filter"
-    return replace(step, track="plain", reason=f"{step.reason}; --strength 0: {instead}, the model is not run")
+    """The step without its model (--strength 0): what it does instead, said in its reason."""
+    why = step.reason.split(" → ")[0]
+    p = step.params
+    if isinstance(p, UpscaleParams):
+        how = f"upscale ×{p.scale:g} by a plain high-quality resample"
+    else:
+        how = f"{step.stage} with {type(p)(**{**asdict(p), 'model': None}).method} at strength {p.strength:.2g}"
+    return replace(step, track="plain", reason=f"{why} → {how} (--strength 0: {p.model} is not run)")
 
 
 def _is_model_step(step: Step) -> bool:
