@@ -124,6 +124,12 @@ def test_clean_large_photo_is_left_untouched(astronaut):
     assert any("soft" in n for n in result.notes)  # the blur is reported, not "fixed" by a slow model
 
 
+def test_a_tiny_photo_is_described_in_pixels_not_as_0_00_mp(astronaut):
+    plan = plan_for(diagnose(Photo(f32(astronaut[:64, :64]))))
+    assert "64×64 px is small" in plan.step("upscale").reason
+    assert "64×64 (4096 pixels)" in plan.explain() and "0.00 MP" not in plan.explain()
+
+
 def test_default_scale_by_size():
     from revive.pipeline.autopilot import default_scale
 

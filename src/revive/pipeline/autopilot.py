@@ -345,7 +345,8 @@ def _upscale_step(d: Diagnosis, options: EnhanceOptions, caps: Capabilities,
         scale, why = float(options.scale), f"--scale {options.scale:g}"
     else:
         scale = float(default_scale(mp))
-        why = f"{mp:.2f} MP is small" if scale > 1 else ""
+        size = f"{mp:.2f} MP" if mp >= 0.01 else f"{d.resolution.width}×{d.resolution.height} px"
+        why = f"{size} is small" if scale > 1 else ""
     soft = d.sharpness.attention and d.sharpness.blur_px is not None
     if scale == 1.0:
         if soft and options.scale is None:

@@ -66,6 +66,8 @@ class ResolutionReport(Measurement):
         return self.megapixels < ATTENTION_MEGAPIXELS
 
     def summary(self) -> str:
+        if self.megapixels < 0.01:  # "0.00 MP" says nothing
+            return f"{self.width}×{self.height} ({self.width * self.height} pixels)"
         return f"{self.width}×{self.height} ({self.megapixels:.2f} MP)"
 
     def advice(self) -> str:
