@@ -306,3 +306,13 @@ def test_ctrl_c_says_cancelled_and_exits_130(monkeypatch, capsys):
         app_module.main()
     assert exit_info.value.code == 130
     assert "revive: cancelled" in capsys.readouterr().err
+
+
+def test_rerunning_a_folder_in_place_does_not_process_its_own_outputs(tmp_path, astronaut):
+    Image.fromarray(astronaut[:16, :16]).save(tmp_path / "a.png")
+    assert invoke("upscale", tmp_path, "-q", *FAST).exit_code == 0
+    assert invoke("upscale", tmp_path, "-q", "--overwrite", *FAST).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_x2.png"]
+    # named explicitly, an output is an input like any other
+    assert invoke("upscale", tmp_path / "a_x2.png", "-q", *FAST).exit_code == 0
+    assert (tmp_path / "a_x2_x2.png").is_file()

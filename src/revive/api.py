@@ -217,7 +217,7 @@ def enhance(
 ) -> ImageT:
     """Enhance a photo with the autopilot; returns the same kind of object it was given.
 
-    The photo is diagnosed, a plan is made (cleanup → faces → upscale → colour → fidelity guard)
+    The photo is diagnosed, a plan is made (cleanup → faces → upscale → fidelity guard → colour)
     and run; every argument overrides the autopilot's choice (``scale=None``: from the photo's size;
     ``denoise``: auto, off or a strength 0..1; ``strength``: the model's share over a plain
     resample). For the diagnosis, plan, timings and guard numbers use :func:`enhance_file` or

@@ -73,6 +73,15 @@ def _resolved(path: Path) -> Path:
         return path.absolute()
 
 
+def is_output_of(path: Path, tag: str) -> bool:
+    """Whether ``path`` is named like an output of a job with this tag (``photo_x4.png``, ``photo_x4-1.png``)."""
+    stem = path.stem
+    base, dash, number = stem.rpartition("-")
+    if dash and number.isdigit():
+        stem = base
+    return stem.endswith(f"_{tag}")
+
+
 def suffix_tag(scale: float | None, native: int) -> str:
     value = native if scale is None else scale
     return f"x{value:g}"

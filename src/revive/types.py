@@ -64,8 +64,12 @@ class Photo:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def from_array(cls, array: np.ndarray, meta: ImageMeta | None = None) -> Photo:
-        """Wrap a numpy image: uint8/uint16/float, HxW, HxWx1, HxWx3 or HxWx4 (RGBA)."""
+    def from_array(cls, array: np.ndarray, meta: ImageMeta | None = None, *, clip_floats: bool = False) -> Photo:
+        """Wrap a numpy image: uint8/uint16/float, HxW, HxWx1, HxWx3 or HxWx4 (RGBA).
+
+        Floats must lie in [0, 1] (0–255 floats are a common mistake and are refused); files whose
+        float samples overshoot a little (HDR-ish TIFFs) are read with ``clip_floats=True``.
+        """
         a = np.asarray(array)
         if a.dtype == np.uint8:
             f = a.astype(np.float32) / 255.0
@@ -74,7 +78,7 @@ class Photo:
             f = a.astype(np.float32) / 65535.0
             depth = 16
         elif np.issubdtype(a.dtype, np.floating):
-            if a.size and (np.nanmax(a) > 1.0 + 1e-3 or np.nanmin(a) < -1e-3):
+            if not clip_floats and a.size and (np.nanmax(a) > 1.0 + 1e-3 or np.nanmin(a) < -1e-3):
                 raise InvalidParameter(
                     f"float arrays must hold values in [0, 1], got {np.nanmin(a):g}..{np.nanmax(a):g}; "
                     "divide 8-bit values by 255 (or pass a uint8 array)"

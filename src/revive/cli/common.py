@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ImageWriteError, InvalidParameter, ReviveError
-from ..outputs import OutputPlan, expand_inputs, plan_outputs
+from ..outputs import OutputPlan, expand_inputs, is_output_of, plan_outputs
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -112,6 +112,9 @@ def plan_file_jobs(
     wants_folder = output is not None and str(output).endswith(("/", os.sep))
     out = Path(output) if output is not None else None
     sources, many = expand_inputs(inputs, recursive=True, exclude=out)
+    if out is None:  # outputs land beside their inputs: a folder's earlier outputs are not inputs again
+        given = {Path(p) for p in inputs}
+        sources = [s for s in sources if s in given or not is_output_of(s, tag)]
     if not sources:
         raise InvalidParameter(f"no image files found in {', '.join(map(str, inputs))}")
     output_is_dir = many or wants_folder or (out is not None and out.is_dir())

@@ -86,4 +86,4 @@ def from_pil(img: Image.Image) -> Photo:
         notes=tuple(samples.notes),
         jpeg_quantization=tuple(tuple(int(v) for v in quant[k]) for k in sorted(quant)) if quant else None,
     )
-    return Photo.from_array(apply_orientation(samples.array, orientation_of(parse_exif(raw))), meta)
+    return Photo.from_array(apply_orientation(samples.array, orientation_of(parse_exif(raw))), meta, clip_floats=True)

@@ -69,7 +69,7 @@ def read(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_P
         notes=tuple(notes),
         jpeg_quantization=decoded.quantization,
     )
-    return Photo.from_array(apply_orientation(decoded.samples.array, decoded.orientation), meta)
+    return Photo.from_array(apply_orientation(decoded.samples.array, decoded.orientation), meta, clip_floats=True)
 
 
 def _read_bytes(p: Path) -> bytes:

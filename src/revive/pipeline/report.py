@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import imageio
 from ..errors import ImageWriteError, InvalidParameter
-from ..imageops import resize
+from ..imageops import resize, resize_alpha
 from ..types import Photo
 from .runner import EnhanceResult
 
@@ -106,7 +106,7 @@ def render_html(result: EnhanceResult, before: Photo, *, input: Path | None = No
     e = html.escape
     after = result.photo
     if (before.width, before.height) != (after.width, after.height):  # line the two up for the slider
-        alpha = None if before.alpha is None else resize(before.alpha, after.width, after.height)
+        alpha = None if before.alpha is None else resize_alpha(before.alpha, after.width, after.height)
         before = Photo(resize(before.pixels, after.width, after.height), alpha, before.meta)
     title = e(input.name if input is not None else "photo")
     (w, h), (ow, oh) = result.plan.input_size, (after.width, after.height)

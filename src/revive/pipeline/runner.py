@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from ..errors import Cancelled, InvalidParameter
-from ..imageops import resize
+from ..imageops import resize, resize_alpha
 from ..models.loaders import LoadOptions
 from ..stages.base import Stage, StageContext
 from ..stages.color import ColorParams, ColorStage
@@ -146,7 +146,7 @@ def _resample_like(reference: Photo, result: Photo | None, params: Any, context:
         scale = params.scale if params.scale is not None else float(context.runtime.registry.get(params.model).scale)
         width, height = target_size(reference.width, reference.height, scale)
     pixels = resize(reference.pixels, width, height)
-    alpha = None if reference.alpha is None else resize(reference.alpha, width, height)
+    alpha = None if reference.alpha is None else resize_alpha(reference.alpha, width, height)
     return reference.evolve(pixels=pixels, alpha=alpha)
 
 
