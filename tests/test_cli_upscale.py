@@ -316,3 +316,10 @@ def test_rerunning_a_folder_in_place_does_not_process_its_own_outputs(tmp_path, 
     # named explicitly, an output is an input like any other
     assert invoke("upscale", tmp_path / "a_x2.png", "-q", *FAST).exit_code == 0
     assert (tmp_path / "a_x2_x2.png").is_file()
+
+
+def test_error_lines_keep_brackets_and_never_crash_on_markup(tmp_path):
+    weird = tmp_path / "scan[b]1 [/].png"
+    result = invoke("upscale", weird, *FAST)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "scan[b]1 [/].png" in result.stderr

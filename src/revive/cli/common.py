@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ImageWriteError, InvalidParameter, ReviveError
@@ -26,11 +27,12 @@ out_console = Console(highlight=False, soft_wrap=True)
 def error_line(message: str, subject: object | None = None) -> None:
     """One red line: `revive: error: <subject>: <message>` (no traceback, ever)."""
     prefix = f"{subject}: " if subject is not None and not str(message).startswith(str(subject)) else ""
-    err_console.print(f"[bold red]revive: error:[/] {prefix}{message}", markup=True, highlight=False)
+    # Messages hold brackets (pip install "revive-photo[torch]", file names): never read them as markup.
+    err_console.print(f"[bold red]revive: error:[/] {escape(prefix + str(message))}", markup=True, highlight=False)
 
 
 def note_line(message: str) -> None:
-    err_console.print(f"[yellow]revive: note:[/] {message}", markup=True, highlight=False)
+    err_console.print(f"[yellow]revive: note:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def fail(err: ReviveError, subject: object | None = None) -> typer.Exit:

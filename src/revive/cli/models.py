@@ -54,7 +54,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ReviveError as err:
-        error_line(escape(str(err)))  # messages hold brackets: pip install "revive-photo[torch]"
+        error_line(str(err))
         raise typer.Exit(EXIT_FAILED) from None
 
 
@@ -109,7 +109,7 @@ def list_models(
         registry = default_registry(store)
         rows = [_row(spec, store) for spec in registry]
     for problem in registry.problems:  # the catalog still works; say what is hidden and why
-        note_line(escape(problem))
+        note_line(problem)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
