@@ -152,7 +152,7 @@ def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
     import time
 
     model = revive.api.default_runtime().load("realesrgan-x4plus")
-    tile = (astronaut[:64, :64] / 255.0).astype(np.float32)
+    tile = (astronaut[:128, :128] / 255.0).astype(np.float32)
     main = threading.get_ident()
 
     def press_ctrl_c() -> None:
