@@ -157,7 +157,10 @@ def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
 
     def press_ctrl_c() -> None:
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(t.name == "revive-ncnn" for t in threading.enumerate()):
+        # is_alive(): a thread that start() has not finished launching is listed but not running yet
+        while time.monotonic() < deadline and not any(
+            t.name == "revive-ncnn" and t.is_alive() for t in threading.enumerate()
+        ):
             time.sleep(0.002)
         signal.pthread_kill(main, signal.SIGINT)
 
@@ -172,7 +175,7 @@ def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
     finally:
         presser.join()
         for t in threading.enumerate():
-            if t.name == "revive-ncnn":
+            if t.name == "revive-ncnn" and t.is_alive():
                 t.join()
     assert model(tile[:8, :8]).shape == (32, 32, 3)  # the model still works afterwards
 
