@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -488,10 +487,9 @@ def test_decompression_bombs_are_refused_from_the_header(tmp_path: Path, rgb: np
     (tmp_path / "bomb.jpg").write_bytes(bytes(jpg))
     limit_before = Image.MAX_IMAGE_PIXELS
     for name in ("bomb.png", "bomb.jpg"):
-        start = time.perf_counter()
+        # 10 gigapixels: any attempt to decode would fail differently (memory) instead of this refusal
         with pytest.raises(ImageTooLarge) as info:
             imageio.read(tmp_path / name)
-        assert time.perf_counter() - start < 0.5
         assert "raise --max-pixels" in str(info.value) and "megapixels" in str(info.value)
     assert Image.MAX_IMAGE_PIXELS == limit_before  # Pillow's own guard is back for everyone else
     with pytest.raises(ImageTooLarge, match="128x96 = 12 288 pixels, more than the limit of 1 000 pixels"):
