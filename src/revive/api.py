@@ -12,6 +12,7 @@ import numpy as np
 
 from . import imageio
 from .imageio import DEFAULT_MAX_PIXELS
+from .models import DEFAULT_UPSCALE_MODEL
 from .models.loaders import LoadOptions
 from .outputs import check_target
 from .pipeline.analysis import Diagnosis
@@ -102,17 +103,10 @@ def upscale(
     ``scale`` None keeps the model's native factor; any other positive factor runs the model (as
     many passes as needed) and resamples to the exact size. A path argument returns a Photo.
     """
-    params = UpscaleParams(**_upscale_kwargs(model, scale, tile, tile_overlap))
+    params = UpscaleParams(model=model or DEFAULT_UPSCALE_MODEL, scale=scale, tile=tile, tile_overlap=tile_overlap)
     stage = UpscaleStage(params, LoadOptions(device=device, threads=threads))
     result = stage.run(_to_photo(image), _context(runtime, progress, cancel))
     return _like(result, image)  # type: ignore[no-any-return]
-
-
-def _upscale_kwargs(model: str | None, scale: float | None, tile: int | None, overlap: int) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"scale": scale, "tile": tile, "tile_overlap": overlap}
-    if model is not None:
-        kwargs["model"] = model
-    return kwargs
 
 
 @dataclass(frozen=True)

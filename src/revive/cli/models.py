@@ -40,14 +40,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
 
 
-def _out() -> Console:
-    return out_console
-
-
-def _err() -> Console:
-    return err_console
-
-
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """The library raises; here its message becomes one red line and exit status 1."""
@@ -113,7 +105,7 @@ def list_models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    _print_table(_out(), rows)
+    _print_table(out_console, rows)
 
 
 def _table(columns: tuple[str, ...]) -> Table:
@@ -174,7 +166,7 @@ def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models
     with _errors():
         store = ModelStore()
         spec = default_registry(store).get(name)
-        with Progress(*_download_columns(_err().width), console=_err()) as bar:
+        with Progress(*_download_columns(err_console.width), console=err_console) as bar:
             tasks: dict[str, TaskID] = {}
 
             def report(p: DownloadProgress) -> None:
@@ -186,10 +178,10 @@ def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models
                 paths = store.pull(spec, progress=report)
             except KeyboardInterrupt:
                 bar.stop()
-                _err().print(f"interrupted; run 'revive models pull {spec.name}' again to resume", markup=False)
+                err_console.print(f"interrupted; run 'revive models pull {spec.name}' again to resume", markup=False)
                 raise typer.Exit(_EXIT_INTERRUPTED) from None
         if not tasks:
-            _err().print(f"{spec.name} is already in the store", markup=False)
+            err_console.print(f"{spec.name} is already in the store", markup=False)
     for p in paths:
         typer.echo(str(p))
 
@@ -204,7 +196,7 @@ def add(
     """Import a model file you already have; its sha256 is recorded."""
     with _errors():
         spec = import_model(ModelStore(), path, name, scale=scale, purpose=purpose)  # type: ignore[arg-type]
-    _err().print(f"added {spec.name}: {spec.runtime}, x{spec.scale}, {spec.purpose}", markup=False)
+    err_console.print(f"added {spec.name}: {spec.runtime}, x{spec.scale}, {spec.purpose}", markup=False)
 
 
 @models_app.command()
@@ -212,7 +204,7 @@ def verify() -> None:
     """Re-hash every model on this computer; exit status 1 if any is damaged or incomplete."""
     with _errors():
         results = ModelStore().verify()
-    out = _out()
+    out = out_console
     for r in results:
         style = "green" if r.status == "ok" else "red"
         out.print(f"[{style}]{r.status:10}[/] {escape(r.name)}")
@@ -237,4 +229,4 @@ def remove(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Delete a downloaded or imported model from the store."""
     with _errors():
         ModelStore().remove(name)
-    _err().print(f"removed {name}", markup=False)
+    err_console.print(f"removed {name}", markup=False)

@@ -33,13 +33,15 @@ def upscale(
 ) -> None:
     """Upscale photos with a super-resolution model (default: the embedded Real-ESRGAN x4plus)."""
     from .. import api
+    from ..models import DEFAULT_UPSCALE_MODEL
     from ..models.loaders import LoadOptions
     from ..outputs import suffix_tag
     from ..stages.upscale import UpscaleParams
 
     load = LoadOptions(device=device, threads=threads)
     try:
-        params = UpscaleParams(**api._upscale_kwargs(model, scale, parse_tile(tile), tile_overlap))
+        params = UpscaleParams(model=model or DEFAULT_UPSCALE_MODEL, scale=scale, tile=parse_tile(tile),
+                               tile_overlap=tile_overlap)
         runtime = api.default_runtime()
         spec = runtime.registry.get(params.model)
         plans, _ = plan_file_jobs(inputs, output, format, suffix_tag(params.scale, spec.scale))
