@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidParameter
-from .imageio._formats import EXTENSIONS
+from .imageio._atomic import fit_name
+from .imageio._formats import EXTENSIONS, FORMATS
 
 # Every extension revive reads (GIF, JFIF, DIB… too), so folders and single files agree.
 IMAGE_SUFFIXES = frozenset(EXTENSIONS)
 # Output format when the user asks for none: keep the input's own when revive can write it.
-_WRITABLE = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
-_EXTENSION = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
+_WRITABLE = {s: f.write for f in FORMATS if f.write for s in f.suffixes}
+_EXTENSION = {f.write: f.suffixes[0] for f in FORMATS if f.write}
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def plan_outputs(
         else:
             fmt = format or _WRITABLE.get(source.suffix.lower(), "png")
             folder = source.parent if output is None else output / _subfolder(source, roots)
-            target = folder / f"{source.stem}_{tag}{_EXTENSION[fmt]}"
+            target = folder / _output_name(source.stem, f"_{tag}{_EXTENSION[fmt]}")
         target = _unique(target, taken)
         taken.add(target)
         plans.append(OutputPlan(source, target, fmt))
@@ -133,10 +134,16 @@ def _subfolder(source: Path, roots: Sequence[Path]) -> Path:
     return Path()
 
 
+def _output_name(stem: str, ending: str) -> str:
+    """``stem + ending``, the stem shortened so the name fits the file system's 255 bytes (ending kept whole)."""
+    room = 255 - len(os.fsencode(ending)) - 4  # and room for a "-123" that _unique may add
+    return fit_name(stem, room, keep_extension=False) + ending if len(os.fsencode(stem)) > room else stem + ending
+
+
 def _unique(target: Path, taken: set[Path]) -> Path:
     candidate, n = target, 1
     while candidate in taken:
-        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+        candidate = target.with_name(_output_name(target.stem, f"-{n}{target.suffix}"))
         n += 1
     return candidate
 

@@ -7,12 +7,61 @@ BGR, PIL modes, bit depths or metadata containers lives in :mod:`revive.imageio`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from .errors import InvalidParameter
+
+ParamValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One step revive ran on the pixels, as an output's XMP records it."""
+
+    name: str  # what the step does: "upscale", "faces", "denoise", "color"…
+    model: str | None = None  # the model's name, if a model ran
+    model_version: str | None = None
+    model_sha256: str | None = None
+    params: Mapping[str, ParamValue] = field(default_factory=dict)  # strength, scale, tile…
+    generative: bool = False  # the model invents detail (diffusion, GAN faces), not only restores
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))  # frozen means frozen
+
+
+@dataclass(frozen=True)
+class ProcessingRecord:
+    """What revive did to make an output: written into it as XMP by :func:`revive.imageio.write`."""
+
+    operation: str  # "upscale", "enhance", "write"…
+    stages: tuple[StageRecord, ...] = ()
+    revive_version: str = field(default_factory=lambda: _revive_version())
+    started: datetime | None = None
+    finished: datetime | None = None  # None: the writer stamps the time of writing
+
+    @property
+    def generative(self) -> bool:
+        """Whether any step invented content (stored as revive:Generative and the IPTC digital source type)."""
+        return any(s.generative for s in self.stages)
+
+
+def _revive_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("revive-photo")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _blob(value: bytes | None) -> str:
+    return "None" if value is None else f"<{len(value)} bytes>"
 
 
 @dataclass(frozen=True)
@@ -27,6 +76,15 @@ class ImageMeta:
     source_path: Path | None = None
     notes: tuple[str, ...] = ()  # conversions made on reading, e.g. "CMYK converted to RGB"
     jpeg_quantization: tuple[tuple[int, ...], ...] | None = None  # tables of a JPEG source
+    xmp: bytes | None = None  # the source's own XMP packet, merged into the output's
+    record: ProcessingRecord | None = None  # what revive did; the writer stores it as XMP
+
+    def __repr__(self) -> str:  # byte blobs as sizes: a repr is for reading, not for dumping profiles
+        return (
+            f"ImageMeta(bit_depth={self.bit_depth}, source_format={self.source_format!r}, "
+            f"source_path={self.source_path!r}, dpi={self.dpi!r}, icc_profile={_blob(self.icc_profile)}, "
+            f"exif={_blob(self.exif)}, xmp={_blob(self.xmp)}, notes={self.notes!r}, record={self.record!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -36,6 +94,13 @@ class Photo:
     pixels: np.ndarray
     alpha: np.ndarray | None = None
     meta: ImageMeta = field(default_factory=ImageMeta)
+
+    def __repr__(self) -> str:
+        """One short line: size, channels, alpha, bit depth, and where it came from; never pixels."""
+        kind = "gray" if self.is_gray else "RGB"
+        alpha = "+alpha" if self.alpha is not None else ""
+        src = f", from {self.meta.source_path.name}" if self.meta.source_path else ""
+        return f"<Photo {self.width}x{self.height} {kind}{alpha} {self.meta.bit_depth}-bit{src}>"
 
     def __post_init__(self) -> None:
         p = self.pixels

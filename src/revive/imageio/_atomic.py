@@ -1,4 +1,9 @@
-"""Atomic, no-clobber file output: temp file in the target folder, fsync, then link or replace."""
+"""Atomic, no-clobber file output: temp file in the target folder, fsync, then link or replace.
+
+The one way revive writes a file (images, reports, sidecars): readers see the old file or the
+whole new one, and two writers of one target each use their own uniquely named temp file, so
+their bytes never interleave: the last replace wins whole.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,21 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+NAME_MAX = 255  # bytes per file name on nearly every file system
+
+
+def fit_name(name: str, limit: int = NAME_MAX, *, keep_extension: bool = True) -> str:
+    """``name`` cut (before its extension, on a character boundary) to at most ``limit`` bytes."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not keep_extension or not dot or len(os.fsencode(ext)) > limit // 4:
+        stem, dot, ext = name, "", ""
+    room = limit - len(os.fsencode(dot + ext))
+    cut = os.fsencode(stem)[:room].decode("utf-8", "ignore")  # drops a character split by the cut
+    return cut + dot + ext
+
+
 def write_atomic(target: Path, data: bytes, *, overwrite: bool) -> None:
     """Write ``data`` to ``target`` so that readers see the old file or the whole new one, never a part."""
     folder = target.parent
@@ -49,7 +69,9 @@ def write_atomic(target: Path, data: bytes, *, overwrite: bool) -> None:
             f"cannot create the output folder {folder} ({e.strerror or e}): pick another one"
         ) from None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        # mkstemp adds 8 random characters and the suffix: the prefix is cut to keep the name legal
+        prefix = "." + fit_name(target.name, NAME_MAX - 14) + "."
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     except OSError as e:
         why = (
             "is not writable"
@@ -125,3 +147,20 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False, protect: Iterable[Path] = ()
+) -> Path:
+    """Write any file (a report, a sidecar) the way images are written: atomically, never over an input."""
+    target = Path(path)
+    check_target(target, overwrite=overwrite, protect=protect)
+    write_atomic(target, data, overwrite=overwrite)
+    return target
+
+
+def write_text(
+    path: str | os.PathLike[str], text: str, *, overwrite: bool = False, protect: Iterable[Path] = ()
+) -> Path:
+    """:func:`write_bytes` for UTF-8 text (JSON and HTML reports)."""
+    return write_bytes(path, text.encode("utf-8"), overwrite=overwrite, protect=protect)

@@ -1,146 +1,98 @@
-"""Format names, extensions and content sniffing: what a file really is, from its first bytes."""
+"""Every image format revive knows, declared once: names, suffixes, and what it can read, write and carry.
+
+The rest of imageio (and :mod:`revive.outputs`) reads these specs instead of asking "is it JPEG?":
+what a write loses is the difference between the photo and the target format's spec.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from revive.errors import InvalidParameter
 
-SUPPORTED_WRITE_FORMATS = ("png", "jpg", "webp", "tiff")
+Metadata = Literal["exif", "icc", "dpi", "xmp"]
 
-# Read formats, by the name Pillow uses; HEIF and AVIF also need their decoder to be importable.
-READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
 
-_PRETTY = {"WEBP": "WebP", "HEIF": "HEIC", "AVIF": "AVIF"}
+@dataclass(frozen=True)
+class FormatSpec:
+    """One file format. ``key`` is Pillow's format name; ``write`` is revive's short name if revive writes it."""
 
-EXTENSIONS: dict[str, str] = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".jpe": "JPEG",
-    ".jfif": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-    ".dib": "BMP",
-    ".gif": "GIF",
-    ".heic": "HEIF",
-    ".heif": "HEIF",
-    ".hif": "HEIF",
-    ".avif": "AVIF",
+    key: str  # "PNG", "JPEG", "WEBP"… as Pillow and the sniffer call it
+    pretty: str  # as users know it: "JPEG", "WebP", "HEIC"
+    suffixes: tuple[str, ...]  # the first one is used for new outputs
+    write: str | None = None  # "png", "jpg", "webp", "tiff"; None: read only
+    carries: frozenset[Metadata] = frozenset()  # metadata a written file keeps
+    depths: tuple[int, ...] = (8,)  # bits per sample it writes
+    gray: bool = False  # writes one-channel gray (else gray is stored as RGB)
+    alpha: bool = False  # writes an alpha channel (else composited over white)
+    max_side: int | None = None  # the largest width or height the container allows
+    max_dpi: float | None = None  # the largest resolution its field can hold
+    max_segment: int | None = None  # the largest metadata block (EXIF, XMP) one segment holds, in bytes
+    plugin: str | None = None  # what reading it needs beyond Pillow, if anything
+
+
+_ALL: frozenset[Metadata] = frozenset({"exif", "icc", "dpi", "xmp"})
+
+FORMATS: tuple[FormatSpec, ...] = (
+    FormatSpec("PNG", "PNG", (".png",), "png", _ALL, (8, 16), gray=True, alpha=True),
+    FormatSpec(
+        "JPEG", "JPEG", (".jpg", ".jpeg", ".jpe", ".jfif"), "jpg", _ALL, gray=True,
+        max_side=65_500, max_dpi=65_535, max_segment=65_533,
+    ),  # fmt: skip
+    FormatSpec("WEBP", "WebP", (".webp",), "webp", frozenset({"exif", "icc", "xmp"}), alpha=True, max_side=16_383),
+    FormatSpec("TIFF", "TIFF", (".tiff", ".tif"), "tiff", _ALL, (8, 16), gray=True, alpha=True),
+    FormatSpec("BMP", "BMP", (".bmp", ".dib")),
+    FormatSpec("GIF", "GIF", (".gif",)),
+    FormatSpec("HEIF", "HEIC", (".heic", ".heif", ".hif"), plugin="pillow-heif"),
+    FormatSpec("AVIF", "AVIF", (".avif",), plugin="Pillow 11.3 or later with AVIF"),
+)
+
+BY_KEY: dict[str, FormatSpec] = {f.key: f for f in FORMATS}
+BY_WRITE_NAME: dict[str, FormatSpec] = {f.write: f for f in FORMATS if f.write}
+READ_FORMATS: tuple[str, ...] = tuple(f.key for f in FORMATS)
+SUPPORTED_WRITE_FORMATS: tuple[str, ...] = tuple(BY_WRITE_NAME)
+EXTENSIONS: dict[str, str] = {s: f.key for f in FORMATS for s in f.suffixes}
+# what a user may type for a write format: "jpg", "jpeg", "JPEG", ".tif"…
+_WRITE_ALIASES: dict[str, FormatSpec] = {
+    **{s.lstrip("."): f for f in BY_WRITE_NAME.values() for s in f.suffixes},
+    **BY_WRITE_NAME,
 }
 
-_WRITE_NAMES = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "tif": "tiff", "tiff": "tiff"}
 
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
-_AVIF_BRANDS = {b"avif", b"avis"}
-_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"dash", b"avc1"}
-
-
-def pretty(fmt: str) -> str:
+def pretty(key: str) -> str:
     """A format name as users know it: "JPEG", "PNG", "WebP", "HEIC"."""
-    return _PRETTY.get(fmt, fmt)
+    spec = BY_KEY.get(key)
+    return spec.pretty if spec else key
+
+
+def write_spec(fmt: str) -> FormatSpec:
+    """The spec of a format revive writes, by any of its names ("jpg", "JPEG", ".tif"…)."""
+    spec = _WRITE_ALIASES.get(fmt.lower().lstrip("."))
+    if spec is None:
+        raise InvalidParameter(f"cannot write format {fmt!r}: choose one of {', '.join(SUPPORTED_WRITE_FORMATS)}")
+    return spec
 
 
 def normalize_write_format(fmt: str) -> str:
-    name = _WRITE_NAMES.get(fmt.lower().lstrip("."))
-    if name is None:
-        raise InvalidParameter(f"cannot write format {fmt!r}: choose one of {', '.join(SUPPORTED_WRITE_FORMATS)}")
+    name = write_spec(fmt).write
+    assert name is not None
     return name
 
 
 def format_for_path(path: str | os.PathLike[str]) -> str:
     """The output format ("png", "jpg", "webp" or "tiff") that a path's extension asks for."""
     suffix = Path(path).suffix.lower()
-    name = _WRITE_NAMES.get(suffix.lstrip(".")) if suffix else None
-    if name is None:
+    spec = _WRITE_ALIASES.get(suffix.lstrip(".")) if suffix else None
+    if spec is None or spec.write is None:
         shown = f"extension {suffix!r}" if suffix else "no extension"
         raise InvalidParameter(
             f"{os.fspath(path)} has {shown}: name the output .png, .jpg, .webp or .tiff, or give the format explicitly"
         )
-    return name
+    return spec.write
 
 
 def extension_format(path: Path) -> str | None:
     return EXTENSIONS.get(path.suffix.lower())
-
-
-def sniff(head: bytes) -> str | None:
-    """The image format of a file from its first bytes (Pillow's name), or None if not an image we read."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "TIFF"
-    if head[:2] == b"BM" and len(head) >= 26:
-        return "BMP"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    brands = _ftyp_brands(head)
-    if brands & _AVIF_BRANDS:
-        return "AVIF"
-    if brands & _HEIF_BRANDS:
-        return "HEIF"
-    return None
-
-
-def _ftyp_brands(head: bytes) -> set[bytes]:
-    if head[4:8] != b"ftyp":
-        return set()
-    size = int.from_bytes(head[:4], "big")
-    end = min(max(size, 16), len(head))
-    return {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
-
-
-def describe_non_image(head: bytes) -> str | None:
-    """What a file that is not an image looks like ("text", "a PDF document"…), or None if unrecognised."""
-    lower = head[:512].lstrip().lower()
-    if head.startswith(b"%PDF"):
-        return "a PDF document: export its pages as images first"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "a ZIP archive (or an office document): unpack it first"
-    if head.startswith(b"\x1f\x8b"):
-        return "a gzip archive: unpack it first"
-    if head.startswith((b"Rar!", b"7z\xbc\xaf")):
-        return "a compressed archive: unpack it first"
-    if head.startswith(b"8BPS"):
-        return "a Photoshop document: export it as PNG, TIFF or JPEG first"
-    if head[:4] == b"II*\x00" and head[8:10] == b"CR":
-        return "a camera RAW file: develop it to TIFF or JPEG first"
-    if head[4:8] == b"ftyp":
-        if _ftyp_brands(head) & {b"crx "}:
-            return "a camera RAW file: develop it to TIFF or JPEG first"
-        if _ftyp_brands(head) & _VIDEO_BRANDS:
-            return "a video (MP4/MOV): extract a frame as an image first"
-    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")):
-        return "a JPEG XL image, which revive does not read: convert it to PNG first"
-    if head.startswith((b"\x00\x00\x00\x0cjP  ", b"\xff\x4f\xff\x51")):
-        return "a JPEG 2000 image, which revive does not read: convert it to PNG first"
-    if b"<svg" in lower or (lower.startswith(b"<?xml") and b"<svg" in head):
-        return "an SVG drawing (vector graphics): export it to PNG first"
-    if lower.startswith((b"<!doctype html", b"<html")):
-        return "an HTML web page (perhaps a failed download): download the image itself"
-    if _looks_like_text(head):
-        return "text: check that this is the file you meant"
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    sample = head[:1024]
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 byte-order mark
-        return True
-    if not sample or b"\x00" in sample:
-        return False
-    try:
-        text = sample.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(sample) - 3:  # a multi-byte character cut at the end is fine
-            return False
-        text = sample[: e.start].decode("utf-8")
-    printable = sum(ch.isprintable() or ch in "\r\n\t\f" for ch in text)
-    return printable >= 0.95 * max(len(text), 1)

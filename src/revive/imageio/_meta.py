@@ -134,16 +134,38 @@ def icc_color_space(icc: bytes | None) -> str | None:
     return icc[16:20].decode("ascii", "replace").strip() or None
 
 
+DPI_RANGE = (1.0, 1_000_000.0)  # from a fax to a microscope; anything else is a broken field
+
+
 def clean_dpi(value: object) -> tuple[float, float] | None:
+    """A resolution worth keeping (finite, 1 to 1 000 000 dpi), snapped to whole numbers; None otherwise."""
     try:
         x, y = (float(v) for v in value)  # type: ignore[attr-defined]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    if not (math.isfinite(x) and math.isfinite(y)) or x <= 0 or y <= 0:
+    low, high = DPI_RANGE
+    if not (low <= x <= high and low <= y <= high):  # also false for NaN
         return None
     # PNG and BMP store whole pixels per metre: 72 dpi comes back as 72.009 and 300 as 299.9994, so
     # snap what is within half a pixel per metre (0.0127 dpi) of a whole number
     return (_snap(x), _snap(y))
+
+
+def checked_dpi(value: object) -> tuple[tuple[float, float] | None, list[str]]:
+    """:func:`clean_dpi`, with a note when the file had a resolution field that is not a real value."""
+    if value is None:
+        return None, []
+    dpi = clean_dpi(value)
+    if dpi is not None:
+        return dpi, []
+    try:
+        numbers = [float(v) for v in value]  # type: ignore[attr-defined]
+    except (TypeError, ValueError, OverflowError):
+        numbers = [math.nan]
+    if not all(math.isfinite(v) for v in numbers):
+        return None, ["resolution field (DPI) is unreadable or not a number: left out"]
+    shown = " x ".join(f"{v:g}" for v in numbers)
+    return None, [f"resolution field ({shown} dpi) is not a real resolution: left out"]
 
 
 def _snap(v: float) -> float:
@@ -151,12 +173,15 @@ def _snap(v: float) -> float:
 
 
 def jpeg_dpi(info: dict[str, Any], exif: Image.Exif | None) -> tuple[float, float] | None:
-    """JPEG DPI from the JFIF density, else EXIF resolution; never Pillow's invented 72."""
+    """JPEG DPI as stored (JFIF density, else EXIF resolution), never Pillow's invented 72; may be absurd."""
     unit, density = info.get("jfif_unit"), info.get("jfif_density")
-    if unit in (1, 2) and density:
-        scale = 2.54 if unit == 2 else 1.0
-        return clean_dpi((density[0] * scale, density[1] * scale))
-    if exif is not None and 0x011A in exif and 0x011B in exif:
-        scale = 2.54 if exif.get(0x0128, 2) == 3 else 1.0
-        return clean_dpi((float(exif[0x011A]) * scale, float(exif[0x011B]) * scale))
+    try:
+        if unit in (1, 2) and density:
+            scale = 2.54 if unit == 2 else 1.0
+            return (density[0] * scale, density[1] * scale)
+        if exif is not None and 0x011A in exif and 0x011B in exif:
+            scale = 2.54 if exif.get(0x0128, 2) == 3 else 1.0
+            return (float(exif[0x011A]) * scale, float(exif[0x011B]) * scale)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, IndexError):
+        return (math.nan, math.nan)  # a field that is there but unreadable: noted as such
     return None

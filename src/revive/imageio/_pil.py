@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, features
+from PIL import Image, ImageFile, features
 
 from revive.errors import ImageReadError
 
@@ -36,6 +38,23 @@ def pillow_bomb_check_off() -> Iterator[None]:
             _guard_depth -= 1
             if _guard_depth == 0:
                 Image.MAX_IMAGE_PIXELS = _saved_limit
+
+
+class PillowRefused(ValueError):
+    """Pillow's plugin turned the header down; the message is Pillow's own reason ("cannot handle 12-bit layers")."""
+
+
+def pillow_open(fp: BinaryIO, fmt: str) -> ImageFile.ImageFile:
+    """Open with exactly one Pillow plugin, keeping its reason when it refuses (Image.open hides it)."""
+    Image.init()
+    entry = Image.OPEN.get(fmt)
+    if entry is None:
+        raise ImageReadError(f"not supported: {fmt} (this Pillow has no reader for it)")
+    fp.seek(0)
+    try:
+        return entry[0](fp, "")
+    except (SyntaxError, IndexError, TypeError, struct.error, EOFError) as e:
+        raise PillowRefused(str(e) or type(e).__name__) from e
 
 
 @dataclass
@@ -75,7 +94,7 @@ def pil_samples(im: Image.Image) -> Samples:
     if im.mode == "F":
         notes.append("floating-point image: values clipped to [0, 1] (written back as 16-bit)")
         return Samples(np.asarray(im).astype(np.float32), 16, notes, icc)
-    raise ImageReadError(f"colour mode {im.mode} is not supported: convert the image to RGB first")
+    raise ImageReadError(f"not supported: Pillow colour mode {im.mode}: convert the image to RGB first")
 
 
 def _from_palette(im: Image.Image) -> tuple[Image.Image, str]:

@@ -1,7 +1,7 @@
 """PNG at the chunk level: structure checks, 16-bit pixels through OpenCV, metadata chunks by hand.
 
 Pillow reads 16-bit colour PNGs as 8-bit, so 16-bit PNGs are decoded and encoded with OpenCV;
-OpenCV writes no metadata, so iCCP, pHYs and eXIf chunks are inserted here (CRC via zlib).
+Metadata chunks (iCCP, pHYs, eXIf, and iTXt for XMP) are written here for every PNG (CRC via zlib).
 """
 
 from __future__ import annotations
@@ -34,11 +34,18 @@ class PngHeader:
     exif: bytes | None  # eXIf payload (a bare TIFF block), wherever the chunk sits
 
 
+def ihdr_size(head: bytes) -> tuple[int, int]:
+    """Width and height from the first bytes of a PNG (its IHDR chunk comes first)."""
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        raise PngStructureError("PNG header is missing or cut", truncated=len(head) < 33)
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
 def check_structure(data: bytes) -> PngHeader:
     """Walk the chunks (no decoding): the header, or PngStructureError if the file is cut or broken."""
-    if len(data) < 33 or data[12:16] != b"IHDR":
-        raise PngStructureError("PNG header is missing or cut", truncated=len(data) < 33)
-    width, height, depth, ctype = struct.unpack(">IIBB", data[16:26])
+    width, height = ihdr_size(data)
+    depth, ctype = data[24], data[25]
     pos, seen_idat, exif = 8, False, None
     while True:
         if pos + 12 > len(data):
@@ -104,8 +111,10 @@ def chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def metadata_chunks(icc: bytes | None, dpi: tuple[float, float] | None, exif_tiff: bytes | None) -> bytes:
-    """iCCP, pHYs and eXIf chunks (EXIF given as a bare TIFF block, without the "Exif\\0\\0" prefix)."""
+def metadata_chunks(
+    icc: bytes | None, dpi: tuple[float, float] | None, exif_tiff: bytes | None, xmp: bytes | None = None
+) -> bytes:
+    """iCCP, pHYs, eXIf and XMP iTXt chunks (EXIF given as a bare TIFF block, without "Exif\\0\\0")."""
     out = b""
     if icc:
         out += chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
@@ -114,6 +123,8 @@ def metadata_chunks(icc: bytes | None, dpi: tuple[float, float] | None, exif_tif
         out += chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
     if exif_tiff:
         out += chunk(b"eXIf", exif_tiff)
+    if xmp:  # keyword, no compression (method 0), no language, no translated keyword, UTF-8 text
+        out += chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp)
     return out
 
 

@@ -8,18 +8,22 @@ points to them is appended (the header is re-pointed; the old IFD stays as a few
 from __future__ import annotations
 
 import io
+import math
 import struct
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 import tifffile
 from PIL import Image
 
-from ._meta import clean_dpi, tiff_extra_ifd
+from ._meta import tiff_extra_ifd
 
 MINISWHITE, MINISBLACK, RGB = 0, 1, 2
+CIELAB, ICCLAB, ITULAB = 8, 9, 10
 CAMERA_RAW_PHOTOMETRICS = (32803, 34892)  # CFA and LinearRaw: undeveloped sensor data (DNG)
+SIGNED, FLOAT = 2, 3  # SampleFormat values
 
 
 class TiffCodecMissing(ValueError):
@@ -31,12 +35,22 @@ class TiffInfo:
     width: int
     height: int
     pages: int
-    high_depth: bool  # more than 8 bits, or float: decoded here, not by Pillow
+    high_depth: bool  # more than 8 bits, signed or float gray/RGB: decoded here, not by Pillow
+    lab: bool  # CIE L*a*b* samples: converted to sRGB here
     icc: bytes | None
-    dpi: tuple[float, float] | None
+    dpi: tuple[float, float] | None  # as stored (may be absurd: the reader cleans it)
     camera_raw: bool
     truncated: bool
     compression: str
+    xmp: bytes | None = None
+
+
+def first_page_size(fh: BinaryIO) -> tuple[int, int]:
+    """Width and height of the first page, from its directory alone (nothing else is read)."""
+    fh.seek(0)  # tifffile takes the current position as the start of the TIFF
+    with tifffile.TiffFile(fh, name="source.tif") as tf:  # an fdopen file is "named" by its number
+        page = tf.pages.first
+        return int(page.imagewidth), int(page.imagelength)
 
 
 def inspect(data: bytes) -> TiffInfo:
@@ -45,18 +59,20 @@ def inspect(data: bytes) -> TiffInfo:
         page = tf.pages.first
         ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
         photometric = int(page.photometric)
-        high = (page.bitspersample > 8 or int(page.sampleformat) == 3) and photometric in (MINISWHITE, MINISBLACK, RGB)
-        icc = page.tags.valueof(34675)
+        deep = page.bitspersample > 8 or int(page.sampleformat) in (SIGNED, FLOAT)
+        icc, xmp = page.tags.valueof(34675), page.tags.valueof(700)
         return TiffInfo(
             width=int(page.imagewidth),
             height=int(page.imagelength),
             pages=len(tf.pages),
-            high_depth=high,
+            high_depth=deep and photometric in (MINISWHITE, MINISBLACK, RGB),
+            lab=photometric in (CIELAB, ICCLAB, ITULAB),
             icc=bytes(icc) if icc else None,
             dpi=_dpi(page),
             camera_raw=photometric in CAMERA_RAW_PHOTOMETRICS,
             truncated=bool(ends) and max(ends) > len(data),
             compression=getattr(page.compression, "name", str(page.compression)),
+            xmp=bytes(xmp) if isinstance(xmp, bytes | bytearray | np.ndarray) and len(xmp) else None,
         )
 
 
@@ -66,31 +82,25 @@ def _dpi(page: tifffile.TiffPage) -> tuple[float, float] | None:
     if unit not in (2, 3) or x is None or y is None:
         return None
     scale = 2.54 if unit == 3 else 1.0
-    try:
-        return clean_dpi((_ratio(x) * scale, _ratio(y) * scale))
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
+    return (_ratio(x) * scale, _ratio(y) * scale)
 
 
 def _ratio(value: object) -> float:
-    if isinstance(value, tuple):
-        return value[0] / value[1]
-    return float(value)  # type: ignore[arg-type]
+    try:
+        if isinstance(value, tuple):
+            return value[0] / value[1] if value[1] else math.nan
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
-def decode_high_depth(data: bytes) -> tuple[np.ndarray, bool]:
-    """Pixels of a >8-bit or float gray/RGB TIFF as uint16 or float32 (HxW or HxWxC, alpha last) and is-float."""
+def decode_high_depth(data: bytes) -> tuple[np.ndarray, list[str]]:
+    """Pixels of a deep (>8-bit, signed or float) gray/RGB TIFF as uint16 or float32, alpha last; and notes."""
     with tifffile.TiffFile(io.BytesIO(data)) as tf:
         page = tf.pages.first
-        try:
-            arr = page.asarray()
-        except (KeyError, ValueError, NotImplementedError, ImportError) as e:
-            if "imagecodecs" not in str(e):  # only a missing codec is worth a second decoder
-                raise
-            arr = _decode_with_opencv(data, page, e)
-            return arr, arr.dtype.kind == "f"
-        if page.axes.startswith("S"):
-            arr = np.moveaxis(arr, 0, -1)
+        arr, by_opencv = _page_samples(data, page)
+        if by_opencv:  # already interleaved, inverted and in plain channel order
+            return to_unit_range(arr, int(page.bitspersample))
         color = 1 if int(page.photometric) != RGB else 3
         extras = [int(v) for v in page.extrasamples]
         alpha_kind = extras[0] if extras and extras[0] in (1, 2) else 0
@@ -98,38 +108,99 @@ def decode_high_depth(data: bytes) -> tuple[np.ndarray, bool]:
             arr = arr[:, :, : color + (1 if alpha_kind else 0)]
             if arr.shape[2] == 1:
                 arr = arr[:, :, 0]
-        arr = _to_unit_range(arr, int(page.bitspersample))
+        arr, notes = to_unit_range(arr, int(page.bitspersample))
         if int(page.photometric) == MINISWHITE:
             arr = _invert(arr, alpha_kind != 0)
         if alpha_kind == 1:  # associated (premultiplied) alpha: Photo alpha is straight
             arr = _unpremultiply(arr)
-    return arr, arr.dtype.kind == "f"
+    return arr, notes
+
+
+def _page_samples(data: bytes, page: tifffile.TiffPage) -> tuple[np.ndarray, bool]:
+    """The first page's samples (HxW or HxWxS), and whether OpenCV had to decode them."""
+    try:
+        arr = page.asarray()
+    except (KeyError, ValueError, NotImplementedError, ImportError) as e:
+        if "imagecodecs" not in str(e):  # only a missing codec is worth a second decoder
+            raise
+        return _decode_with_opencv(data, page, e), True
+    if arr.ndim == 3 and page.axes.startswith("S"):  # planar storage: samples first
+        arr = np.moveaxis(arr, 0, -1)
+    return arr, False
 
 
 def _decode_with_opencv(data: bytes, page: tifffile.TiffPage, cause: Exception) -> np.ndarray:
+    """OpenCV's libtiff has codecs tifffile lacks without imagecodecs (12-bit packing, JPEG, LZMA…)."""
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    name = getattr(page.compression, "name", str(page.compression))
     if arr is None:
-        raise TiffCodecMissing(
-            f"its {name} compression needs the optional imagecodecs package: pip install imagecodecs"
-        ) from cause
+        raise TiffCodecMissing(f"TIFF with {describe_compression(page)}: install the optional imagecodecs package "
+                               "(pip install imagecodecs) or re-save the file with LZW or Deflate compression") from cause
     if arr.ndim == 3:
-        if int(page.photometric) != RGB:
+        if int(page.photometric) in (MINISWHITE, MINISBLACK):  # OpenCV gives gray as BGR(A)
             arr = arr[:, :, [0, 3]] if arr.shape[2] == 4 else arr[:, :, 0]
         else:
             arr = arr[:, :, [2, 1, 0, 3] if arr.shape[2] == 4 else [2, 1, 0]]
-    return _to_unit_range(np.ascontiguousarray(arr), int(page.bitspersample))
+    return np.ascontiguousarray(arr)
 
 
-def _to_unit_range(arr: np.ndarray, bits: int) -> np.ndarray:
+def describe_compression(page: tifffile.TiffPage) -> str:
+    name = getattr(page.compression, "name", None) or f"code {int(page.compression)}"
+    return f"{name.replace('_', ' ')} compression"
+
+
+def to_unit_range(arr: np.ndarray, bits: int) -> tuple[np.ndarray, list[str]]:
+    """Samples as uint16 (full 16-bit scale) or float32, with a note for every reinterpretation made."""
     if arr.dtype.kind == "f":
-        return arr.astype(np.float32)
+        return arr.astype(np.float32), ["floating-point TIFF: values clipped to [0, 1] (written back as 16-bit)"]
     if arr.dtype.kind == "i":
-        raise ValueError("signed-integer samples are not supported")
-    if arr.dtype == np.uint16 and bits == 16:
-        return arr
+        return _signed_to_unit(arr)
+    if (arr.dtype, bits) in ((np.uint16, 16), (np.uint8, 8)):
+        return arr, []
     top = (1 << bits) - 1 if bits < 64 else np.iinfo(arr.dtype).max
-    return np.round(arr.astype(np.float64) * (65535.0 / top)).astype(np.uint16)
+    return np.round(arr.astype(np.float64) * (65535.0 / top)).astype(np.uint16), []
+
+
+def _signed_to_unit(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Signed samples have no standard black and white: pick the reading that keeps the data visible."""
+    info, bits = np.iinfo(arr.dtype), arr.dtype.itemsize * 8
+    low, high = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if bits > 16:  # Pillow's convention for 32-bit integer images: the 16-bit scale
+        clipped = ", values outside clipped" if low < 0 or high > 65535 else ""
+        note = f"signed {bits}-bit TIFF read on the 16-bit scale (0–65535){clipped}"
+        return np.clip(arr, 0, 65535).astype(np.uint16), [note]
+    f = arr.astype(np.float64)
+    if low >= 0:  # the usual case (scientific cameras, ImageJ): only the positive half is used
+        note = f"signed {bits}-bit TIFF without negative values: 0–{info.max} read as black to white"
+        return np.round(f * (65535.0 / info.max)).astype(np.uint16), [note]
+    note = f"signed {bits}-bit TIFF: values shifted by {-info.min} so that {info.min} is black and {info.max} white"
+    return np.round((f - info.min) * (65535.0 / (info.max - info.min))).astype(np.uint16), [note]
+
+
+def decode_lab(data: bytes) -> tuple[np.ndarray, int, list[str]]:
+    """A CIE L*a*b* TIFF as float32 sRGB in [0, 1] (alpha last), its bit depth, and a note."""
+    with tifffile.TiffFile(io.BytesIO(data)) as tf:
+        page = tf.pages.first
+        photometric, bits = int(page.photometric), int(page.bitspersample)
+        if photometric == ITULAB or bits not in (8, 16) or page.samplesperpixel < 3:
+            kind = "ITU L*a*b*" if photometric == ITULAB else f"{bits}-bit L*a*b* with {page.samplesperpixel} samples"
+            raise TiffCodecMissing(f"{kind} TIFF (only 8- and 16-bit CIE and ICC L*a*b* are read)")
+        arr, by_opencv = _page_samples(data, page)
+        if by_opencv:
+            raise TiffCodecMissing(f"L*a*b* TIFF with {describe_compression(page)} (install imagecodecs)")
+    top = 255.0 if bits == 8 else 65535.0
+    lab = np.empty(arr.shape[:2] + (3,), np.float32)
+    lab[..., 0] = arr[..., 0] * (100.0 / top)
+    for i in (1, 2):
+        chroma = arr[..., i].astype(np.float32)
+        if photometric == CIELAB:  # a*, b* are two's-complement signed
+            chroma = arr[..., i].view(np.int8 if bits == 8 else np.int16).astype(np.float32)
+        else:  # ICCLAB: unsigned, offset by half the range
+            chroma -= 128.0 if bits == 8 else 32768.0
+        lab[..., i] = chroma / (1.0 if bits == 8 else 256.0)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)  # D65 white, sRGB primaries and curve
+    if arr.shape[2] > 3 and int((list(page.extrasamples) or [0])[0]) in (1, 2):
+        rgb = np.dstack([rgb, arr[..., 3].astype(np.float32) / top])
+    return np.clip(rgb, 0.0, 1.0), bits, ["CIE L*a*b* TIFF converted to sRGB"]
 
 
 def _invert(arr: np.ndarray, has_alpha: bool) -> np.ndarray:
@@ -148,7 +219,14 @@ def _unpremultiply(arr: np.ndarray) -> np.ndarray:
     return f.astype(np.float32) if arr.dtype.kind == "f" else np.round(f).astype(np.uint16)
 
 
-def encode(arr: np.ndarray, *, icc: bytes | None, dpi: tuple[float, float] | None, exif: Image.Exif | None) -> bytes:
+def encode(
+    arr: np.ndarray,
+    *,
+    icc: bytes | None,
+    dpi: tuple[float, float] | None,
+    exif: Image.Exif | None,
+    xmp: bytes | None = None,
+) -> bytes:
     """uint8/uint16 HxW, HxWx2, HxWx3 or HxWx4 (alpha last, straight) to deflate-compressed TIFF bytes."""
     channels = 1 if arr.ndim == 2 else arr.shape[2]
     buf = io.BytesIO()
@@ -167,6 +245,7 @@ def encode(arr: np.ndarray, *, icc: bytes | None, dpi: tuple[float, float] | Non
         resolutionunit="INCH" if dpi else None,
         metadata=None,
         software=False,
+        extratags=[(700, 1, len(xmp), xmp, True)] if xmp else (),  # XMLPacket, as BYTE like Adobe writes it
     )
     data = buf.getvalue()
     return _add_to_first_ifd(data, exif) if exif is not None else data

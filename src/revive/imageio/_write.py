@@ -1,9 +1,10 @@
-"""write() and write_notes(): one plan per (photo, format) decides what is stored and what is lost."""
+"""write() and write_notes(): one plan per (photo, format spec) decides what is stored and what is lost."""
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,52 +13,54 @@ import numpy as np
 from PIL import Image
 
 from revive.errors import ImageWriteError, InvalidParameter
-from revive.types import Photo
+from revive.types import Photo, ProcessingRecord
 
-from . import _png, _tiff
+from . import _png, _tiff, _xmp
 from ._atomic import check_target, write_atomic
-from ._formats import format_for_path, normalize_write_format
+from ._formats import FormatSpec, format_for_path, write_spec
 from ._meta import EXIF_PREFIX, exif_for_output, icc_color_space
+from ._quiet import quiet
 
 DEFAULT_QUALITY = {"jpg": 95, "webp": 95}
 PNG_COMPRESS_LEVEL = 6
-_NAMES = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
-_MAX_SIDE = {"jpg": 65_500, "webp": 16_383}
-_JPEG_MAX_EXIF = 65_533  # one APP1 segment
+_JPEG_XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 
 
 @dataclass
 class _Plan:
-    fmt: str
+    spec: FormatSpec
     bit_depth: int
     gray: bool
     alpha: bool
     icc: bytes | None
     exif: Image.Exif | None
     dpi: tuple[float, float] | None
+    xmp: bytes | None
     notes: list[str] = field(default_factory=list)
 
 
 def write_notes(photo: Photo, format: str) -> list[str]:
     """What writing ``photo`` as ``format`` will lose or change, one sentence each (empty if nothing)."""
-    return _plan(photo, normalize_write_format(format)).notes
+    with quiet():  # parsing the EXIF again may warn about it; read() has said so already
+        return _plan(photo, write_spec(format), _record_for(photo, None)).notes
 
 
-def _plan(photo: Photo, fmt: str) -> _Plan:
-    name, meta, notes = _NAMES[fmt], photo.meta, []
+def _record_for(photo: Photo, record: ProcessingRecord | None) -> ProcessingRecord:
+    return record or photo.meta.record or ProcessingRecord(operation="write")
+
+
+def _plan(photo: Photo, spec: FormatSpec, record: ProcessingRecord) -> _Plan:
+    name, meta, notes = spec.pretty, photo.meta, []
     depth = 16 if meta.bit_depth > 8 else 8
-    if fmt in ("jpg", "webp") and depth == 16:
-        notes.append(f"{name} is 8-bit: 16-bit reduced to 8-bit")
-        depth = 8
-    alpha = photo.alpha is not None
-    if fmt == "jpg" and photo.alpha is not None:
-        alpha = False
-        if bool(np.any(photo.alpha < 1.0)):
-            notes.append("JPEG has no alpha: composited over white")
-    gray = photo.is_gray
-    if fmt == "webp" and gray:
-        gray = False
-        notes.append("WebP has no grayscale: stored as RGB")
+    if depth not in spec.depths:
+        notes.append(f"{name} is {max(spec.depths)}-bit: {depth}-bit reduced to {max(spec.depths)}-bit")
+        depth = max(spec.depths)
+    alpha = photo.alpha is not None and spec.alpha
+    if photo.alpha is not None and not spec.alpha and bool(np.any(photo.alpha < 1.0)):
+        notes.append(f"{name} has no alpha: composited over white")
+    gray = photo.is_gray and spec.gray
+    if photo.is_gray and not spec.gray:
+        notes.append(f"{name} has no grayscale: stored as RGB")
     icc = meta.icc_profile or None
     space, wanted = icc_color_space(icc), ("GRAY" if gray else "RGB")
     if icc and space is not None and space != wanted:
@@ -66,14 +69,23 @@ def _plan(photo: Photo, fmt: str) -> _Plan:
     exif = exif_for_output(meta.exif, photo.width, photo.height)
     if meta.exif and exif is None:
         notes.append("EXIF could not be parsed and was left out")
-    if exif is not None and fmt == "jpg" and len(exif.tobytes()) > _JPEG_MAX_EXIF:
-        notes.append("EXIF is larger than JPEG allows (64 KB) and was left out")
+    if exif is not None and spec.max_segment and len(exif.tobytes()) > spec.max_segment:
+        notes.append(f"EXIF is larger than {name} allows ({spec.max_segment // 1024} KB) and was left out")
         exif = None
     dpi = meta.dpi
-    if fmt == "webp" and dpi:
-        notes.append("WebP has no resolution field: DPI not stored")
+    if dpi and "dpi" not in spec.carries:
+        notes.append(f"{name} has no resolution field: DPI not stored")
         dpi = None
-    return _Plan(fmt, depth, gray, alpha, icc, exif, dpi, notes)
+    elif dpi and spec.max_dpi and max(dpi) > spec.max_dpi:
+        notes.append(f"{name} cannot store a resolution above {spec.max_dpi:g} dpi: DPI not stored")
+        dpi = None
+    packet = _xmp.build(record, meta.xmp)
+    notes.extend(packet.notes)
+    xmp = packet.data
+    if spec.max_segment and len(_JPEG_XMP_ID) + len(xmp) > spec.max_segment:
+        notes.append(f"the source's XMP is larger than {name} allows in one segment: only revive's record is stored")
+        xmp = _xmp.build(record, None).data
+    return _Plan(spec, depth, gray, alpha, icc, exif, dpi, xmp, notes)
 
 
 def write(
@@ -84,25 +96,31 @@ def write(
     quality: int | None = None,
     overwrite: bool = False,
     protect: Sequence[Path] = (),
+    record: ProcessingRecord | None = None,
 ) -> Path:
-    """Write ``photo`` atomically; never over an input, nor over an existing file unless ``overwrite``."""
+    """Write ``photo`` atomically; never over an input, nor over an existing file unless ``overwrite``.
+
+    The output's XMP records ``record`` (else ``photo.meta.record``, else a plain "write"), merged
+    into the source's own XMP; :func:`read_record` reads it back.
+    """
     target = Path(path)
-    fmt = normalize_write_format(format) if format else format_for_path(target)
+    spec = write_spec(format or format_for_path(target))
     if quality is not None and not (isinstance(quality, int) and 1 <= quality <= 100):
         raise InvalidParameter(f"quality must be a whole number from 1 to 100, got {quality!r}")
-    limit = _MAX_SIDE.get(fmt)
-    if limit and max(photo.width, photo.height) > limit:
+    if spec.max_side and max(photo.width, photo.height) > spec.max_side:
         raise InvalidParameter(
-            f"{_NAMES[fmt]} cannot hold a {photo.width}x{photo.height} image (at most {limit} pixels a side): "
+            f"{spec.pretty} cannot hold a {photo.width}x{photo.height} image (at most {spec.max_side} pixels a side): "
             "write PNG or TIFF instead"
         )
     inputs = [*protect, *([photo.meta.source_path] if photo.meta.source_path else [])]
     check_target(target, overwrite=overwrite, protect=inputs)
-    plan = _plan(photo, fmt)
+    assert spec.write is not None
     try:
-        data = _ENCODERS[fmt](photo, plan, quality or DEFAULT_QUALITY.get(fmt, 95))
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise ImageWriteError(f"could not encode {target} as {_NAMES[fmt]}: {e}") from e
+        with quiet():  # the encoders' warnings are not the user's business; the plan's notes are
+            plan = _plan(photo, spec, _record_for(photo, record))
+            data = _ENCODERS[spec.write](photo, plan, quality or DEFAULT_QUALITY.get(spec.write, 95))
+    except (OSError, ValueError, RuntimeError, KeyError, OverflowError, struct.error) as e:
+        raise ImageWriteError(f"could not encode {target} as {spec.pretty}: {e}") from e
     write_atomic(target, data, overwrite=overwrite)
     return target
 
@@ -113,7 +131,7 @@ def _samples(photo: Photo, plan: _Plan) -> np.ndarray:
     Converted in strips of rows, so an upscaled photo of several GB needs no float temporaries
     of its own size on top of it (only the integer samples the encoder takes).
     """
-    channels = (1 if plan.gray else 3) + (1 if plan.alpha and photo.alpha is not None else 0)
+    channels = (1 if plan.gray else 3) + (1 if plan.alpha else 0)
     top, dtype = (65535.0, np.uint16) if plan.bit_depth == 16 else (255.0, np.uint8)
     out = np.empty((photo.height, photo.width, channels), dtype)
     rows = max(1, _STRIP_VALUES // max(1, photo.width * channels))
@@ -159,19 +177,30 @@ def _save_pillow(arr: np.ndarray, fmt: str, **params: object) -> bytes:
 def _encode_png(photo: Photo, plan: _Plan, quality: int) -> bytes:
     arr = _samples(photo, plan)
     if plan.bit_depth == 8:
-        return _save_pillow(arr, "PNG", compress_level=PNG_COMPRESS_LEVEL, **_pillow_metadata(plan))
+        png = _save_pillow(arr, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    else:
+        png = _png.encode16(arr, PNG_COMPRESS_LEVEL)
     exif = plan.exif.tobytes()[len(EXIF_PREFIX) :] if plan.exif is not None else None
-    chunks = _png.metadata_chunks(plan.icc, plan.dpi, exif)
-    return _png.insert_after_ihdr(_png.encode16(arr, PNG_COMPRESS_LEVEL), chunks)
+    return _png.insert_after_ihdr(png, _png.metadata_chunks(plan.icc, plan.dpi, exif, plan.xmp))
 
 
 def _encode_jpeg(photo: Photo, plan: _Plan, quality: int) -> bytes:
     arr, meta = _samples(photo, plan), _pillow_metadata(plan)
     params = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}  # 4:4:4 keeps colour edges
     try:
-        return _save_pillow(arr, "JPEG", optimize=True, **params, **meta)
+        jpeg = _save_pillow(arr, "JPEG", optimize=True, **params, **meta)
     except OSError:  # Pillow's buffer for optimised Huffman tables can be too small for very noisy images
-        return _save_pillow(arr, "JPEG", optimize=False, **params, **meta)
+        jpeg = _save_pillow(arr, "JPEG", optimize=False, **params, **meta)
+    return _jpeg_with_xmp(jpeg, plan.xmp) if plan.xmp else jpeg
+
+
+def _jpeg_with_xmp(jpeg: bytes, xmp: bytes) -> bytes:
+    """An APP1 XMP segment after the JFIF and EXIF segments, where readers look for it."""
+    pos = 2
+    while jpeg[pos : pos + 2] in (b"\xff\xe0", b"\xff\xe1"):
+        pos += 2 + int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
+    payload = _JPEG_XMP_ID + xmp
+    return jpeg[:pos] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[pos:]
 
 
 def _encode_webp(photo: Photo, plan: _Plan, quality: int) -> bytes:
@@ -182,12 +211,13 @@ def _encode_webp(photo: Photo, plan: _Plan, quality: int) -> bytes:
         lossless=quality == 100,
         exact=True,  # keep the colour under transparent pixels
         method=4,
+        xmp=plan.xmp or b"",
         **_pillow_metadata(plan),
     )
 
 
 def _encode_tiff(photo: Photo, plan: _Plan, quality: int) -> bytes:
-    return _tiff.encode(_samples(photo, plan), icc=plan.icc, dpi=plan.dpi, exif=plan.exif)
+    return _tiff.encode(_samples(photo, plan), icc=plan.icc, dpi=plan.dpi, exif=plan.exif, xmp=plan.xmp)
 
 
 _ENCODERS = {"png": _encode_png, "jpg": _encode_jpeg, "webp": _encode_webp, "tiff": _encode_tiff}
