@@ -127,6 +127,13 @@ def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
     return sub
 
 
+def valid_icc(icc: bytes | None) -> bool:
+    """Whether ``icc`` looks like an ICC profile: its size field matches and it carries the "acsp" signature."""
+    if not icc or len(icc) < 128:
+        return False
+    return int.from_bytes(icc[:4], "big") <= len(icc) and icc[36:40] == b"acsp"
+
+
 def icc_color_space(icc: bytes | None) -> str | None:
     """The data colour space an ICC profile describes: "RGB", "GRAY", "CMYK", "Lab"… (None if unreadable)."""
     if not icc or len(icc) < 20:
@@ -149,6 +156,13 @@ def clean_dpi(value: object) -> tuple[float, float] | None:
     # PNG and BMP store whole pixels per metre: 72 dpi comes back as 72.009 and 300 as 299.9994, so
     # snap what is within half a pixel per metre (0.0127 dpi) of a whole number
     return (_snap(x), _snap(y))
+
+
+def checked_icc(icc: bytes | None) -> tuple[bytes | None, list[str]]:
+    """The profile if it is one; a damaged one is dropped with a note (writing it would pass the damage on)."""
+    if not icc or valid_icc(icc):
+        return icc or None, []
+    return None, ["the embedded colour profile (ICC) is damaged: left out, colours read as sRGB"]
 
 
 def checked_dpi(value: object) -> tuple[tuple[float, float] | None, list[str]]:

@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import features
+from PIL import Image, features
 
 from revive.errors import ImageReadError, ImageTooLarge
 from revive.types import ImageMeta, Photo
 
-from . import _png, _tiff
+from . import _png, _tiff, _xmp
 from ._failures import describe_failure
 from ._formats import READ_FORMATS, extension_format, pretty
 from ._meta import (
+    ORIENTATION,
     apply_orientation,
     checked_dpi,
+    checked_icc,
     exif_from_tiff,
     jpeg_dpi,
     orientation_of,
@@ -52,6 +54,7 @@ class _Decoded:
     quantization: tuple[tuple[int, ...], ...] | None = None
     notes: list[str] = field(default_factory=list)
     xmp: bytes | None = None
+    exif_orientation_set: bool = False  # the EXIF has an orientation tag (else XMP's may count)
 
 
 def read(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Photo:
@@ -64,12 +67,13 @@ def read(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_P
             raise ImageReadError(f"{p}: {_not_an_image(src.head, claimed)}")
         decoded = _decode(src, fmt, max_pixels)
     dpi, dpi_notes = checked_dpi(decoded.dpi)
-    notes = [*decoded.notes, *decoded.samples.notes, *dpi_notes, *said.notes()]
+    icc, icc_notes = checked_icc(decoded.samples.icc)
+    notes = [*decoded.notes, *decoded.samples.notes, *dpi_notes, *icc_notes, *said.notes()]
     if claimed and claimed != fmt:
         notes.insert(0, f"extension says {pretty(claimed)} but content is {pretty(fmt)}")
     meta = ImageMeta(
         bit_depth=decoded.samples.bit_depth,
-        icc_profile=decoded.samples.icc,
+        icc_profile=icc,
         exif=decoded.exif,
         dpi=dpi,
         source_format=fmt,
@@ -78,7 +82,14 @@ def read(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_P
         jpeg_quantization=decoded.quantization,
         xmp=decoded.xmp,
     )
-    return Photo.from_array(apply_orientation(decoded.samples.array, decoded.orientation), meta, clip_floats=True)
+    return Photo.from_array(apply_orientation(decoded.samples.array, _orientation(decoded)), meta, clip_floats=True)
+
+
+def _orientation(decoded: _Decoded) -> int:
+    """EXIF's orientation, else XMP's (some editors write only that one), as Pillow's exif_transpose does."""
+    if decoded.orientation != 1 or decoded.exif_orientation_set:
+        return decoded.orientation
+    return _xmp.orientation(decoded.xmp) or 1
 
 
 def _decode(src: Source, fmt: str, max_pixels: int | None) -> _Decoded:
@@ -175,7 +186,11 @@ def _from_pillow(
     tables = tuple(tuple(int(v) for v in quant[k]) for k in sorted(quant)) if quant else None
     notes = [f"animated image: only the first of {frames} frames was read"] if frames > 1 else []
     xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
-    return _Decoded(samples, raw_exif, dpi, orientation_of(exif), tables, notes, _as_bytes(xmp))
+    return _Decoded(samples, raw_exif, dpi, orientation_of(exif), tables, notes, _as_bytes(xmp), _has_orientation(exif))
+
+
+def _has_orientation(exif: Image.Exif | None) -> bool:
+    return exif is not None and ORIENTATION in exif
 
 
 def _as_bytes(xmp: object) -> bytes | None:
@@ -220,6 +235,9 @@ def _decode_tiff(src: Source, fmt: str, max_pixels: int | None) -> _Decoded:
         raise ImageReadError("this TIFF holds undeveloped camera RAW data (DNG): develop it to TIFF or JPEG first")
     if info.truncated:
         raise _Truncated("TIFF data ends early")
+    if info.unknown_compression is not None:
+        raise _tiff.TiffCodecMissing(f"TIFF with compression code {info.unknown_compression}, which no decoder here "
+                                     "knows: re-save it with LZW or Deflate compression")  # fmt: skip
     if info.lab:
         arr, depth, notes = _tiff.decode_lab(data)
         samples = Samples(arr, depth, notes, None)  # its profile (if any) describes Lab, not these sRGB pixels
@@ -232,7 +250,7 @@ def _decode_tiff(src: Source, fmt: str, max_pixels: int | None) -> _Decoded:
     notes = [f"multi-page TIFF: only the first of {info.pages} pages was read"] if info.pages > 1 else []
     raw_exif = exif_from_tiff(exif) if exif is not None else None
     orientation = orientation_of(exif) if info.lab or info.high_depth else 1  # Pillow turns TIFFs upright
-    return _Decoded(samples, raw_exif, info.dpi, orientation, None, notes, info.xmp)
+    return _Decoded(samples, raw_exif, info.dpi, orientation, None, notes, info.xmp, _has_orientation(exif))
 
 
 def _tiff_by_pillow(data: bytes, fmt: str) -> Samples:

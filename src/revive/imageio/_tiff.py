@@ -19,6 +19,7 @@ import tifffile
 from PIL import Image
 
 from ._meta import tiff_extra_ifd
+from ._quiet import quiet
 
 MINISWHITE, MINISBLACK, RGB = 0, 1, 2
 CIELAB, ICCLAB, ITULAB = 8, 9, 10
@@ -43,6 +44,7 @@ class TiffInfo:
     truncated: bool
     compression: str
     xmp: bytes | None = None
+    unknown_compression: int | None = None  # a compression code no library here has heard of
 
 
 def first_page_size(fh: BinaryIO) -> tuple[int, int]:
@@ -72,6 +74,7 @@ def inspect(data: bytes) -> TiffInfo:
             camera_raw=photometric in CAMERA_RAW_PHOTOMETRICS,
             truncated=bool(ends) and max(ends) > len(data),
             compression=getattr(page.compression, "name", str(page.compression)),
+            unknown_compression=None if hasattr(page.compression, "name") else int(page.compression),
             xmp=bytes(xmp) if isinstance(xmp, bytes | bytearray | np.ndarray) and len(xmp) else None,
         )
 
@@ -131,7 +134,11 @@ def _page_samples(data: bytes, page: tifffile.TiffPage) -> tuple[np.ndarray, boo
 
 def _decode_with_opencv(data: bytes, page: tifffile.TiffPage, cause: Exception) -> np.ndarray:
     """OpenCV's libtiff has codecs tifffile lacks without imagecodecs (12-bit packing, JPEG, LZMA…)."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    with quiet(keep=False) as said:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    errors = [line for line in said.lines if "error" in line.lower()]
+    if errors:  # OpenCV can hand back a blank image after libtiff failed: that is no decoding
+        raise ValueError(errors[0].split("TIFF_Error", 1)[-1].strip()[:160]) from cause
     if arr is None:
         raise TiffCodecMissing(f"TIFF with {describe_compression(page)}: install the optional imagecodecs package "
                                "(pip install imagecodecs) or re-save the file with LZW or Deflate compression") from cause

@@ -79,12 +79,12 @@ def _plan(photo: Photo, spec: FormatSpec, record: ProcessingRecord) -> _Plan:
     elif dpi and spec.max_dpi and max(dpi) > spec.max_dpi:
         notes.append(f"{name} cannot store a resolution above {spec.max_dpi:g} dpi: DPI not stored")
         dpi = None
-    packet = _xmp.build(record, meta.xmp)
+    packet = _xmp.build(record, meta.xmp, (photo.width, photo.height))
     notes.extend(packet.notes)
     xmp = packet.data
     if spec.max_segment and len(_JPEG_XMP_ID) + len(xmp) > spec.max_segment:
         notes.append(f"the source's XMP is larger than {name} allows in one segment: only revive's record is stored")
-        xmp = _xmp.build(record, None).data
+        xmp = _xmp.build(record, None, (photo.width, photo.height)).data
     return _Plan(spec, depth, gray, alpha, icc, exif, dpi, xmp, notes)
 
 

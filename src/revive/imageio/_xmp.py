@@ -20,11 +20,13 @@ GENERATIVE_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/composi
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 X = "adobe:ns:meta/"
 XMP = "http://ns.adobe.com/xap/1.0/"
+TIFF = "http://ns.adobe.com/tiff/1.0/"
+EXIF = "http://ns.adobe.com/exif/1.0/"
 _PREFIXES = {
     "x": X, "rdf": RDF, "revive": NS, "Iptc4xmpExt": IPTC_EXT, "xmp": XMP,
     "dc": "http://purl.org/dc/elements/1.1/", "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
-    "photoshop": "http://ns.adobe.com/photoshop/1.0/", "exif": "http://ns.adobe.com/exif/1.0/",
-    "tiff": "http://ns.adobe.com/tiff/1.0/", "crs": "http://ns.adobe.com/camera-raw-settings/1.0/",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/", "exif": EXIF,
+    "tiff": TIFF, "crs": "http://ns.adobe.com/camera-raw-settings/1.0/",
 }  # fmt: skip
 for _prefix, _uri in _PREFIXES.items():
     ET.register_namespace(_prefix, _uri)  # so written packets use the prefixes people recognise
@@ -44,8 +46,14 @@ class Packet:
     notes: tuple[str, ...] = ()  # what could not be kept of the source's XMP
 
 
-def build(record: ProcessingRecord, source: bytes | None, *, now: datetime | None = None) -> Packet:
-    """The packet to write: the source's XMP (if it parses) with revive's description replaced by ``record``'s."""
+def build(
+    record: ProcessingRecord, source: bytes | None, size: tuple[int, int], *, now: datetime | None = None
+) -> Packet:
+    """The packet to write: the source's XMP (if it parses) with revive's description replaced by ``record``'s.
+
+    The source's orientation becomes 1 and its pixel sizes become ``size``, as in the EXIF: the
+    pixels are upright and (perhaps) enlarged.
+    """
     notes: tuple[str, ...] = ()
     root = _parse(source) if source else None
     if source and root is None:
@@ -57,6 +65,7 @@ def build(record: ProcessingRecord, source: bytes | None, *, now: datetime | Non
     if rdf is None:
         rdf = ET.SubElement(root, _q(RDF, "RDF"))
     _drop_ours(rdf, replace_source_type=record.generative)
+    _set_layout(rdf, size)
     rdf.append(_description(record, now or datetime.now(timezone.utc)))
     body = ET.tostring(root, encoding="unicode")
     return Packet((_BEGIN + body + _END).encode("utf-8"), notes)
@@ -84,6 +93,35 @@ def _drop_ours(rdf: ET.Element, *, replace_source_type: bool) -> None:
             desc.remove(child)
     for desc in [d for d in rdf if d.tag == _q(RDF, "Description") and not len(d) and _only_about(d)]:
         rdf.remove(desc)  # an empty description left behind
+
+
+def _set_layout(rdf: ET.Element, size: tuple[int, int]) -> None:
+    values = {
+        _q(TIFF, "Orientation"): "1",
+        _q(TIFF, "ImageWidth"): str(size[0]),
+        _q(TIFF, "ImageLength"): str(size[1]),
+        _q(EXIF, "PixelXDimension"): str(size[0]),
+        _q(EXIF, "PixelYDimension"): str(size[1]),
+    }
+    for desc in rdf.iter(_q(RDF, "Description")):
+        for key in values.keys() & desc.attrib.keys():
+            desc.attrib[key] = values[key]
+        for child in desc:
+            if child.tag in values and not len(child):
+                child.text = values[child.tag]
+
+
+def orientation(packet: bytes | None) -> int | None:
+    """The tiff:Orientation an XMP packet states (1–8), or None."""
+    root = _parse(packet) if packet else None
+    if root is None:
+        return None
+    key = _q(TIFF, "Orientation")
+    for desc in root.iter(_q(RDF, "Description")):
+        found = desc.attrib.get(key) or next((c.text for c in desc if c.tag == key), None)
+        if found and found.strip().isdigit() and 1 <= int(found) <= 8:
+            return int(found)
+    return None
 
 
 def _ns_of(tag: str) -> str:
