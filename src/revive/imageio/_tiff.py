@@ -89,11 +89,14 @@ def _dpi(page: tifffile.TiffPage) -> tuple[float, float] | None:
 
 
 def _ratio(value: object) -> float:
+    """A RATIONAL (numerator, denominator), or any number a non-conforming writer used instead."""
     try:
-        if isinstance(value, tuple):
+        if isinstance(value, tuple | list) and len(value) == 2:
             return value[0] / value[1] if value[1] else math.nan
+        if isinstance(value, tuple | list) and len(value) == 1:
+            return float(value[0])
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return math.nan
 
 
