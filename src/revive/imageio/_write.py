@@ -177,9 +177,9 @@ def _save_pillow(arr: np.ndarray, fmt: str, **params: object) -> bytes:
 def _encode_png(photo: Photo, plan: _Plan, quality: int) -> bytes:
     arr = _samples(photo, plan)
     if plan.bit_depth == 8:
-        png = _save_pillow(arr, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+        png: bytes | memoryview = _save_pillow(arr, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     else:
-        png = _png.encode16(arr, PNG_COMPRESS_LEVEL)
+        png = _png.encode16(arr, PNG_COMPRESS_LEVEL, in_place=True)  # arr is this write's own scratch copy
     exif = plan.exif.tobytes()[len(EXIF_PREFIX) :] if plan.exif is not None else None
     return _png.insert_after_ihdr(png, _png.metadata_chunks(plan.icc, plan.dpi, exif, plan.xmp))
 
