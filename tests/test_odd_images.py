@@ -249,3 +249,24 @@ def test_animations_give_their_first_frame_with_a_note(tmp_path: Path, coffee: n
     with Image.open(path) as im:
         first = np.asarray(im.convert("RGB"))
     assert np.array_equal(photo.to_array(np.uint8)[:, :, :3], first)
+
+
+def test_cli_upscale_of_odd_inputs_prints_only_revive_lines(
+    tmp_path: Path, chelsea: np.ndarray, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """End to end: each reinterpretation is one "revive: note:" line; no library speaks on fd 2."""
+    _lab_tiff(tmp_path / "lab.tif", chelsea[:32, :40], 8, 8)
+    tifffile.imwrite(tmp_path / "signed.tif", (chelsea[:32, :40, 0].astype(np.int16) - 128) * 200)
+    Image.fromarray(chelsea[:32, :40, 1] > 100).save(tmp_path / "ink.png")
+    capfd.readouterr()
+    result = CliRunner().invoke(
+        app, ["upscale", *(str(tmp_path / n) for n in ("lab.tif", "signed.tif", "ink.png")),
+              "-o", f"{tmp_path / 'out'}/", "--model", "realesr-animevideov3-x2"],  # fmt: skip
+    )
+    assert result.exit_code == 0, result.output
+    assert capfd.readouterr().err == ""  # nothing reached the real fd 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 3 and all(ln.startswith("revive: note: ") for ln in lines), lines
+    assert "CIE L*a*b* TIFF converted to sRGB" in lines[0] and "signed 16-bit TIFF: values shifted" in lines[1]
+    assert "1-bit image converted to 8-bit gray" in lines[2]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ink_x2.png", "lab_x2.tiff", "signed_x2.tiff"]
