@@ -6,22 +6,23 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import imageio
+from .analysis import Diagnosis
+from .analysis import diagnose as _diagnose
+from .engine import Engine
 from .imageio import DEFAULT_MAX_PIXELS
 from .models import DEFAULT_UPSCALE_MODEL
 from .models.loaders import LoadOptions
 from .outputs import check_target
-from .pipeline.analysis import Diagnosis
-from .pipeline.analysis import diagnose as _diagnose
-from .pipeline.autopilot import EnhanceOptions, Plan
+from .pipeline.autopilot import EnhanceOptions, Plan, check_settings
 from .pipeline.metrics import Comparison
 from .pipeline.metrics import compare as _compare
 from .pipeline.runner import EnhanceResult, EventFn, enhance_photo, make_plan
-from .runtime import ModelRuntime
+from .stages import default_stages
 from .stages.base import StageContext, StageProgressFn
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .tiling import CancelFn
@@ -32,7 +33,7 @@ ImageT = TypeVar("ImageT")
 
 __all__ = [
     "Comparison", "Diagnosis", "EnhanceFileResult", "EnhanceOptions", "EnhanceResult", "Plan", "UpscaleResult",
-    "compare", "default_runtime", "diagnose", "enhance", "enhance_file", "plan", "read", "upscale", "upscale_file",
+    "compare", "default_engine", "diagnose", "enhance", "enhance_file", "plan", "read", "upscale", "upscale_file",
     "write",
 ]
 
@@ -46,15 +47,22 @@ def write(photo: Photo, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write a Photo atomically; see :func:`revive.imageio.write` for the options."""
     return imageio.write(photo, path, **options)
 
-_runtime: ModelRuntime | None = None
+_engine: Engine | None = None
 
 
-def default_runtime() -> ModelRuntime:
-    """A process-wide runtime so repeated calls reuse loaded models."""
-    global _runtime
-    if _runtime is None:
-        _runtime = ModelRuntime()
-    return _runtime
+def default_engine() -> Engine:
+    """A process-wide engine so repeated calls reuse loaded models."""
+    global _engine
+    if _engine is None:
+        _engine = Engine()
+    return _engine
+
+
+def _engine_for(engine: Engine | None, load: LoadOptions | None) -> Engine:
+    engine = engine or default_engine()
+    if load is None or load == engine.options:
+        return engine
+    return Engine(engine.registry, engine.store, load, memory=engine.memory)
 
 
 def _to_photo(image: Any) -> Photo:
@@ -81,8 +89,8 @@ def _like(photo: Photo, original: Any) -> Any:
     return photo
 
 
-def _context(runtime: ModelRuntime | None, progress: StageProgressFn | None, cancel: CancelFn | None) -> StageContext:
-    return StageContext(runtime=runtime or default_runtime(), progress=progress, cancel=cancel)
+def _context(engine: Engine | None, progress: StageProgressFn | None, cancel: CancelFn | None) -> StageContext:
+    return StageContext(engine=engine or default_engine(), progress=progress, cancel=cancel)
 
 
 def upscale(
@@ -96,7 +104,7 @@ def upscale(
     threads: int | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
-    runtime: ModelRuntime | None = None,
+    runtime: Engine | None = None,
 ) -> ImageT:
     """Upscale a photo with a super-resolution model; returns the same kind of object it was given.
 
@@ -104,8 +112,8 @@ def upscale(
     many passes as needed) and resamples to the exact size. A path argument returns a Photo.
     """
     params = UpscaleParams(model=model or DEFAULT_UPSCALE_MODEL, scale=scale, tile=tile, tile_overlap=tile_overlap)
-    stage = UpscaleStage(params, LoadOptions(device=device, threads=threads))
-    result = stage.run(_to_photo(image), _context(runtime, progress, cancel))
+    engine = _engine_for(runtime, LoadOptions(device=device, threads=threads))
+    result = UpscaleStage(params).run(_to_photo(image), _context(engine, progress, cancel))
     return _like(result, image)  # type: ignore[no-any-return]
 
 
@@ -138,7 +146,7 @@ def upscale_file(
     quality: int | None = None,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    runtime: ModelRuntime | None = None,
+    runtime: Engine | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> UpscaleResult:
@@ -148,9 +156,9 @@ def upscale_file(
     source, target = Path(source), Path(target)
     check_target(target, overwrite=overwrite, protect=(source,))  # fail before the slow part
     photo = imageio.read(source, max_pixels=max_pixels)
-    result = UpscaleStage(params, load).run(photo, _context(runtime, progress, cancel))
+    result = UpscaleStage(params).run(photo, _context(_engine_for(runtime, load), progress, cancel))
     written, notes = _write_result(photo, result, source, target, format, quality, overwrite)
-    spec = (runtime or default_runtime()).registry.get(params.model)
+    spec = (runtime or default_engine()).registry.get(params.model)
     return UpscaleResult(
         input=source, output=written, model=params.model,
         scale=params.scale if params.scale is not None else float(spec.scale),
@@ -171,56 +179,47 @@ def _write_result(original: Photo, result: Photo, source: Path, target: Path, fo
 # --- enhance: the autopilot (diagnose → plan → run → guard) -------------------------------------
 
 
-def plan(
-    image: Any,
-    *,
-    scale: float | None = None,
-    model: str | None = None,
-    faces: Literal["auto", "on", "off"] = "auto",
-    denoise: Literal["auto", "off"] | float = "auto",
-    color: Literal["auto", "off"] = "auto",
-    strength: float = 0.8,
-    tile: int | None = None,
-    runtime: ModelRuntime | None = None,
-) -> Plan:
+def plan(image: Any, options: EnhanceOptions | None = None, *, engine: Engine | None = None,
+         **overrides: Any) -> Plan:
     """Diagnose a photo and return what ``enhance`` would do with these options, without doing it.
 
+    ``overrides`` are :class:`EnhanceOptions` fields or stage settings (``scale=2``, ``denoise=0.5``).
     ``plan.explain()`` is the text ``revive enhance --dry-run`` prints, ``plan.to_dict()`` the JSON;
     ``plan.diagnosis`` holds the measurements behind it.
     """
-    options = EnhanceOptions(scale=scale, model=model, faces=faces, denoise=denoise, color=color, strength=strength,
-                             tile=tile)
-    return make_plan(_to_photo(image), options, _context(runtime, None, None))
+    options = _options(options, overrides)
+    return make_plan(_to_photo(image), options, _context(engine, None, None), default_stages())
+
+
+def check_options(options: EnhanceOptions) -> EnhanceOptions:
+    """The options with stage settings parsed; refuses what no registered stage takes (before any work)."""
+    return check_settings(options, default_stages())
+
+
+def _options(options: EnhanceOptions | None, overrides: dict[str, Any]) -> EnhanceOptions:
+    if options is not None and overrides:
+        raise TypeError("pass either an EnhanceOptions or keyword overrides, not both")
+    return options or EnhanceOptions.make(**overrides)
 
 
 def enhance(
     image: ImageT,
+    options: EnhanceOptions | None = None,
     *,
-    scale: float | None = None,
-    model: str | None = None,
-    faces: Literal["auto", "on", "off"] = "auto",
-    denoise: Literal["auto", "off"] | float = "auto",
-    color: Literal["auto", "off"] = "auto",
-    strength: float = 0.8,
-    tile: int | None = None,
-    device: str = "auto",
-    threads: int | None = None,
+    engine: Engine | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
-    runtime: ModelRuntime | None = None,
+    **overrides: Any,
 ) -> ImageT:
     """Enhance a photo with the autopilot; returns the same kind of object it was given.
 
     The photo is diagnosed, a plan is made (cleanup → faces → upscale → fidelity guard → colour)
-    and run; every argument overrides the autopilot's choice (``scale=None``: from the photo's size;
-    ``denoise``: auto, off or a strength 0..1; ``strength``: the model's share over a plain
-    resample). For the diagnosis, plan, timings and guard numbers use :func:`enhance_file` or
-    :func:`revive.pipeline.runner.enhance_photo`. A path argument returns a Photo.
+    and run; ``overrides`` (:class:`EnhanceOptions` fields or stage settings such as ``scale=2``,
+    ``denoise=0.5``, ``color="off"``) override the autopilot's choices. For the diagnosis, plan,
+    timings and guard numbers use :func:`enhance_file` or :func:`revive.pipeline.runner.enhance_photo`.
+    A path argument returns a Photo.
     """
-    options = EnhanceOptions(scale=scale, model=model, faces=faces, denoise=denoise, color=color, strength=strength,
-                             tile=tile)
-    result = enhance_photo(_to_photo(image), options, _context(runtime, progress, cancel),
-                           load=LoadOptions(device=device, threads=threads))
+    result = enhance_photo(_to_photo(image), _options(options, overrides), _context(engine, progress, cancel))
     return _like(result.photo, image)  # type: ignore[no-any-return]
 
 
@@ -255,7 +254,7 @@ def enhance_file(
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     report: str | os.PathLike[str] | None = None,
-    runtime: ModelRuntime | None = None,
+    runtime: Engine | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
     on_event: EventFn | None = None,
@@ -271,8 +270,8 @@ def enhance_file(
         report_format(report_path)
         check_target(report_path, overwrite=overwrite, protect=(source, target))
     photo = imageio.read(source, max_pixels=max_pixels)
-    result = enhance_photo(photo, options or EnhanceOptions(), _context(runtime, progress, cancel),
-                           load=load or LoadOptions(), on_event=on_event)
+    result = enhance_photo(photo, options or EnhanceOptions(), _context(_engine_for(runtime, load), progress, cancel),
+                           on_event=on_event)
     written, notes = _write_result(photo, result.photo, source, target, format, quality, overwrite)
     notes = (*notes, *result.notes)
     if report_path is not None:

@@ -13,7 +13,7 @@ from ..errors import ReviveError
 from .common import EXIT_FAILED, EXIT_OK, error_line, out_console, print_json
 
 if TYPE_CHECKING:
-    from ..pipeline.analysis import Diagnosis
+    from ..analysis import Diagnosis
 
 
 def diagnose(
@@ -22,8 +22,8 @@ def diagnose(
 ) -> None:
     """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces."""
     from .. import imageio
+    from ..analysis import diagnose as run_diagnosis
     from ..outputs import expand_inputs
-    from ..pipeline.analysis import diagnose as run_diagnosis
 
     failures = 0
     paths, _ = expand_inputs(images)  # a folder stands for its images, as with enhance

@@ -12,9 +12,9 @@ from .common import TileProgress, fail, out_console, parse_tile, plan_file_jobs,
 
 if TYPE_CHECKING:
     from ..api import EnhanceFileResult
+    from ..engine import Engine
     from ..outputs import OutputPlan
     from ..pipeline.autopilot import EnhanceOptions
-    from ..runtime import ModelRuntime
 
 
 def _report_path(report: Path | None, source: Path, many: bool, taken: set[Path]) -> Path | None:
@@ -57,11 +57,10 @@ def enhance(
     from ..pipeline.report import report_format
 
     try:
-        options = api.EnhanceOptions(
-            scale=scale, model=model, faces=faces, denoise=api.EnhanceOptions.parse_denoise(denoise),  # type: ignore[arg-type]
-            color=color, strength=strength, tile=parse_tile(tile),  # type: ignore[arg-type]
-        )
-        runtime = api.default_runtime()
+        settings = {k: v for k, v in (("faces", faces), ("denoise", denoise), ("color", color)) if v != "auto"}
+        options = api.check_options(api.EnhanceOptions.make(scale=scale, model=model, strength=strength,
+                                                            tile=parse_tile(tile), **settings))
+        runtime = api.default_engine()
         if model is not None:
             runtime.registry.get(model)  # an unknown name fails now, with suggestions
         if report is not None:
@@ -96,13 +95,11 @@ def enhance(
     raise typer.Exit(run_file_jobs(plans, run_one, summarize, progress=progress, quiet=quiet, json_lines=json_lines))
 
 
-def _dry_run(source: Path, target: Path, options: EnhanceOptions, max_pixels: int, runtime: ModelRuntime,
+def _dry_run(source: Path, target: Path, options: EnhanceOptions, max_pixels: int, runtime: Engine,
              json_lines: bool) -> None:
     from .. import api
 
-    o = options
-    plan = api.plan(api.read(source, max_pixels=max_pixels), scale=o.scale, model=o.model, faces=o.faces,
-                    denoise=o.denoise, color=o.color, strength=o.strength, tile=o.tile, runtime=runtime)
+    plan = api.plan(api.read(source, max_pixels=max_pixels), options, engine=runtime)
     if json_lines:
         print_json({"input": str(source), "output": str(target), "dry_run": True, **plan.to_dict()})
         return

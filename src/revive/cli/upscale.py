@@ -42,7 +42,7 @@ def upscale(
     try:
         params = UpscaleParams(model=model or DEFAULT_UPSCALE_MODEL, scale=scale, tile=parse_tile(tile),
                                tile_overlap=tile_overlap)
-        runtime = api.default_runtime()
+        runtime = api.default_engine()
         spec = runtime.registry.get(params.model)
         plans, _ = plan_file_jobs(inputs, output, format, suffix_tag(params.scale, spec.scale))
         runtime.load(params.model, load)  # a missing model or device is one error line, not one per file
