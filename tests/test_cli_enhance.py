@@ -29,7 +29,7 @@ def invoke(*args: object):
 @pytest.fixture
 def fake_model(monkeypatch):
     fakes = FakeEngine(NearestModel(4, DEFAULT_UPSCALE_MODEL), NearestModel(2, "realesr-animevideov3-x2"))
-    monkeypatch.setattr(revive.api, "_engine", fakes)
+    monkeypatch.setattr(revive.api._defaults, "engine", fakes)
 
 
 @pytest.fixture

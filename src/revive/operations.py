@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .analysis import diagnose
 from .errors import InvalidParameter
 from .pipeline.autopilot import EnhanceOptions, check_settings
 from .pipeline.runner import EnhanceResult, enhance_photo
-from .stages import default_stages
+from .stages import StageRegistry, default_stages
 from .stages.base import StageContext
+from .stages.planning import MAX_SCALE, PrintSize
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .types import Photo
 
@@ -93,14 +95,14 @@ class OperationRegistry:
 
 # --- building requests from text (form fields, batch options) ---------------------------------------
 
-def request_from_fields(request_type: type, fields: Mapping[str, str]) -> Any:
+def request_from_fields(request_type: type, fields: Mapping[str, str], stages: StageRegistry | None = None) -> Any:
     """A request from text values by its dataclass field types (server forms, batch options).
 
     Nested dataclass fields (``UpscaleRequest.params``) are filled from the same flat mapping; an
     unknown name is refused, so a typo never silently falls back to a default.
     """
     used: set[str] = set()
-    request = _build(request_type, fields, used)
+    request = _build(request_type, fields, used, stages or default_stages())
     unknown = set(fields) - used
     if unknown:
         raise InvalidParameter(f"unknown option{'s' if len(unknown) > 1 else ''} for {request_type.__name__}: "
@@ -108,19 +110,19 @@ def request_from_fields(request_type: type, fields: Mapping[str, str]) -> Any:
     return request
 
 
-def _build(cls: type, fields: Mapping[str, str], used: set[str]) -> Any:
+def _build(cls: type, fields: Mapping[str, str], used: set[str], stages: StageRegistry) -> Any:
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
-            values[f.name] = _build(hint, fields, used)  # type: ignore[arg-type]
+            values[f.name] = _build(hint, fields, used, stages)  # type: ignore[arg-type]
         elif f.name in fields:
             used.add(f.name)
             values[f.name] = _convert(f.name, fields[f.name], hint)
     if cls is EnhanceRequest:  # stage settings are open-ended: every registered stage option
-        options = default_stages().options()
-        settings = {k: v for k, v in fields.items() if k in options}
+        options = stages.options()
+        settings = {k: options[k].parse(v) for k, v in fields.items() if k in options}
         used.update(settings)
         values["options"] = dataclasses.replace(values["options"], settings=tuple(settings.items()))
     return cls(**values)
@@ -154,6 +156,8 @@ def _convert(name: str, text: str, hint: Any) -> Any:
                 raise ValueError(text)
             if option is str:
                 return text
+            if isinstance(option, type) and hasattr(option, "parse"):
+                return option.parse(text)
         except ValueError:
             continue
     raise InvalidParameter(f"{name}: cannot use {text!r} here")
@@ -166,6 +170,7 @@ class UpscaleRequest:
     """Plain super-resolution with one model to any scale."""
 
     params: UpscaleParams = UpscaleParams()
+    print_size: PrintSize | None = None  # with no scale in params: the factor that fills this print
 
 
 @dataclass(frozen=True)
@@ -174,12 +179,12 @@ class EnhanceRequest:
 
     options: EnhanceOptions = EnhanceOptions()
 
-    def __post_init__(self) -> None:
-        check_settings(self.options, default_stages())
-
 
 def _run_upscale(photo: Photo, request: UpscaleRequest, context: StageContext) -> OperationResult:
     params = request.params
+    if params.scale is None and request.print_size is not None:
+        factor = min(MAX_SCALE, request.print_size.scale_for(photo.width, photo.height))
+        params = dataclasses.replace(params, scale=round(factor, 3))
     result = UpscaleStage(params).run(photo, context)
     spec = context.engine.registry.get(params.model)
     scale = params.scale if params.scale is not None else float(spec.scale)
@@ -190,16 +195,21 @@ def _run_upscale(photo: Photo, request: UpscaleRequest, context: StageContext) -
 def _upscale_tag(request: UpscaleRequest, context: StageContext) -> str:
     native = context.engine.registry.get(request.params.model).scale
     scale = request.params.scale
+    if scale is None and request.print_size is not None:
+        return "print"
     return f"x{native}" if scale is None or scale == native else f"x{scale:g}"
 
 
-def _run_enhance(photo: Photo, request: EnhanceRequest, context: StageContext) -> OperationResult:
-    result: EnhanceResult = enhance_photo(photo, request.options, context)
-    return OperationResult(result.photo, enhance_records(result), result.to_dict(), result.notes, result)
+def _enhance_with(stages: StageRegistry) -> Callable[[Photo, EnhanceRequest, StageContext], OperationResult]:
+    def run(photo: Photo, request: EnhanceRequest, context: StageContext) -> OperationResult:
+        result: EnhanceResult = enhance_photo(photo, check_settings(request.options, stages), context, stages=stages)
+        details = {"steps": [s.stage for s in result.plan.steps], **result.to_dict()}
+        return OperationResult(result.photo, enhance_records(result, stages), details, result.notes, result)
+
+    return run
 
 
-def enhance_records(result: EnhanceResult) -> tuple[StageRecord, ...]:
-    stages = default_stages()
+def enhance_records(result: EnhanceResult, stages: StageRegistry) -> tuple[StageRecord, ...]:
     records = []
     for step in result.plan.steps:
         if step.track == "reference" or step.stage not in stages:
@@ -211,11 +221,24 @@ def enhance_records(result: EnhanceResult) -> tuple[StageRecord, ...]:
     return tuple(records)
 
 
-def default_operations() -> OperationRegistry:
-    """The operations of this version, registered explicitly."""
+@dataclass(frozen=True)
+class DiagnoseRequest:
+    """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces; write nothing."""
+
+
+def _run_diagnose(photo: Photo, request: DiagnoseRequest, context: StageContext) -> OperationResult:
+    diagnosis = diagnose(photo)
+    return OperationResult(None, details=diagnosis.to_dict(), extra=diagnosis)
+
+
+def default_operations(stages: StageRegistry | None = None) -> OperationRegistry:
+    """The operations of this version, registered explicitly; ``enhance`` plans with ``stages``."""
+    stages = stages if stages is not None else default_stages()
     return OperationRegistry((
         Operation("upscale", UpscaleRequest, _run_upscale, "super-resolution with one model",
                   _upscale_tag),
-        Operation("enhance", EnhanceRequest, _run_enhance, "the autopilot: diagnose, plan, run, guard",
+        Operation("enhance", EnhanceRequest, _enhance_with(stages), "the autopilot: diagnose, plan, run, guard",
                   lambda request, context: "enhanced"),
+        Operation("diagnose", DiagnoseRequest, _run_diagnose, "measure what is wrong with a photo",
+                  lambda request, context: "diagnosis", produces_image=False),
     ))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import signal
+from typing import Annotated
 
 import typer
+
+from .. import api
 
 app = typer.Typer(
     name="revive",
@@ -15,7 +19,25 @@ app = typer.Typer(
 )
 
 # Each module below defines `register(app)`; listed here, imported explicitly (no scanning).
-COMMAND_MODULES: tuple[str, ...] = ("upscale", "models", "diagnose", "compare", "enhance")
+COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "diagnose", "compare", "models")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"revive {api.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of internal errors.")] = False,
+) -> None:
+    """Local, private AI photo enhancer."""
+    from .common import settings
+
+    settings.debug = debug
 
 
 def _register_all() -> None:
@@ -26,7 +48,12 @@ def _register_all() -> None:
 _register_all()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the same clean-up path as Ctrl-C: temporary files are removed on the way out
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ReviveError
+from .. import api
 from .common import EXIT_FAILED, EXIT_OK, error_line, note_line, out_console, print_json
 
 
@@ -22,24 +22,20 @@ def compare(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --strip file.")] = False,
 ) -> None:
     """PSNR (dB) and SSIM of B against A. Sizes must match, or differ by an integer factor."""
-    from .. import imageio
-    from ..pipeline.metrics import compare as run_compare
-    from ..pipeline.metrics import side_by_side
-
     subject: Path = a
     try:
-        photo_a = imageio.read(a)
+        photo_a = api.read(a)
         subject = b
-        photo_b = imageio.read(b)
-        result = run_compare(photo_a, photo_b, crop_border=crop, y_channel=y)
+        photo_b = api.read(b)
+        result = api.compare(photo_a, photo_b, crop_border=crop, y_channel=y)
         if result.resized_from is not None:
             (bw, bh), (aw, ah) = result.resized_from, result.size
             note_line(f"{b} is {bw}×{bh} and {a} is {aw}×{ah}: resized B to A with INTER_AREA")
         if strip is not None:
             subject = strip
-            imageio.write(side_by_side(photo_a, photo_b, (a.name, b.name)), strip, overwrite=overwrite,
+            api.write(api.side_by_side(photo_a, photo_b, (a.name, b.name)), strip, overwrite=overwrite,
                           protect=(a, b))
-    except ReviveError as err:
+    except api.ReviveError as err:
         error_line(str(err), subject)
         if json_lines:
             print_json({"a": str(a), "b": str(b), "error": str(err)})

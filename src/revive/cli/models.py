@@ -27,10 +27,7 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
-from ..errors import ReviveError
-from ..models import ModelSpec, ModelStore, default_registry
-from ..models.download import Progress as DownloadProgress
-from ..models.importer import import_model
+from ..api import DownloadProgress, ModelSpec, ModelStore, ReviveError, default_registry, import_model
 from .common import EXIT_FAILED, err_console, error_line, note_line, out_console
 
 models_app = typer.Typer(name="models", help="List, download, import and check models.", no_args_is_help=True)

@@ -151,6 +151,7 @@ def run_plan(
     for index, step in enumerate(plan.steps, 1):
         if context.cancel is not None and context.cancel():
             raise Cancelled(f"cancelled before {step.stage}")
+        context.say(step.stage)
         if on_event is not None:
             on_event(StageEvent("start", index, total, step.stage))
         started = time.perf_counter()
@@ -188,6 +189,7 @@ def enhance_photo(
     context = context or StageContext()
     registry = stages if stages is not None else default_stages()
     started = time.perf_counter()
+    context.say("diagnosing")
     plan = make_plan(photo, options or EnhanceOptions(), context, registry)
     return run_plan(photo, plan, context, stages=registry, on_event=on_event,
                     diagnosis_seconds=time.perf_counter() - started)

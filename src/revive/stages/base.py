@@ -34,9 +34,15 @@ class StageContext:
     engine: Engine = field(default_factory=Engine)
     progress: StageProgressFn | None = None
     cancel: CancelFn | None = None
+    announce: Callable[[str], None] | None = None  # a phase begins ("loading realesrgan-x4plus", "diagnosing")
+
+    def say(self, phase: str) -> None:
+        if self.announce is not None:
+            self.announce(phase)
 
     def load_model(self, name: str) -> ImageModel:
         """A model by name, loaded with the engine's device and threads."""
+        self.say(f"loading {name}")
         return self.engine.load(name)
 
     def tile_progress(self, stage: str) -> Callable[[int, int], None] | None:
@@ -47,7 +53,7 @@ class StageContext:
 
     def quiet(self) -> StageContext:
         """The same context without progress (for work done on the side, like the guard's reference)."""
-        return StageContext(self.engine, None, self.cancel)
+        return StageContext(self.engine, None, self.cancel, None)
 
 
 @runtime_checkable

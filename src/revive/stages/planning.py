@@ -8,6 +8,7 @@ the reason it is there. :mod:`revive.pipeline.autopilot` calls the rules and ord
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +23,45 @@ if TYPE_CHECKING:
 
 Track = Literal["both", "reference", "plain"]
 MAX_SCALE = 16.0
+_PER_INCH = {"in": 1.0, "inch": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4}
+
+
+@dataclass(frozen=True)
+class PrintSize:
+    """A print to fill: its sides in inches and the printer's resolution (``30x40cm@300``)."""
+
+    width_in: float
+    height_in: float
+    dpi: float = 300.0
+
+    def __post_init__(self) -> None:
+        for value in (self.width_in, self.height_in, self.dpi):
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidParameter(f"a print size needs positive sides and resolution, got {self}")
+
+    @classmethod
+    def parse(cls, text: str) -> PrintSize:
+        """``30x40cm@300``, ``8x10in``, ``8x10@240`` (inches when no unit; 300 dpi when none)."""
+        match = re.fullmatch(r"\s*([0-9.]+)\s*[x×]\s*([0-9.]+)\s*(cm|mm|in|inch)?\s*(?:@\s*([0-9.]+)\s*(?:dpi|ppi)?)?\s*",
+                             text.lower())
+        if match is None:
+            raise InvalidParameter(f"--print takes a size like 30x40cm@300, 8x10in or 8x10@240, got {text!r}")
+        try:
+            w, h = float(match.group(1)), float(match.group(2))
+            dpi = float(match.group(4)) if match.group(4) else 300.0
+        except ValueError:
+            raise InvalidParameter(f"--print takes a size like 30x40cm@300, got {text!r}") from None
+        per_inch = _PER_INCH[match.group(3) or "in"]
+        return cls(w * per_inch, h * per_inch, dpi)
+
+    def scale_for(self, width: int, height: int) -> float:
+        """The factor that fills the print with the photo, its long side along the print's long side."""
+        long_px, short_px = sorted((self.width_in * self.dpi, self.height_in * self.dpi), reverse=True)
+        photo_long, photo_short = max(width, height), min(width, height)
+        return max(long_px / photo_long, short_px / photo_short)
+
+    def __str__(self) -> str:
+        return f"{self.width_in * 2.54:.1f}×{self.height_in * 2.54:.1f} cm at {self.dpi:g} dpi"
 
 
 @dataclass(frozen=True)
@@ -38,6 +78,7 @@ class EnhanceOptions:
     strength: float = 0.8  # fidelity guard: share of the model's result over a plain resample
     tile: int | None = None  # model steps' tile size; None = from the memory budget
     tile_overlap: int | None = None  # None = each stage's own default
+    print_size: PrintSize | None = None  # with no scale: the factor that fills this print
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:

@@ -112,6 +112,9 @@ def plan_upscale(ctx: PlanContext) -> list[Step]:
     mp = float(d.resolution.megapixels)
     if options.scale is not None:
         scale, why = float(options.scale), f"--scale {options.scale:g}"
+    elif options.print_size is not None:
+        scale = round(min(MAX_SCALE, options.print_size.scale_for(d.resolution.width, d.resolution.height)), 3)
+        why = f"--print {options.print_size}"
     else:
         scale = float(default_scale(mp))
         size = f"{mp:.2f} MP" if mp >= 0.01 else f"{d.resolution.width}×{d.resolution.height} px"
