@@ -307,7 +307,11 @@ def test_ctrl_c_says_cancelled_and_exits_130(monkeypatch, capsys):
     def interrupted():
         raise KeyboardInterrupt
 
+    def leave(code: int) -> None:  # main() leaves with os._exit: never run it for real inside pytest
+        raise SystemExit(code)
+
     monkeypatch.setattr(app_module, "app", interrupted)
+    monkeypatch.setattr(app_module.os, "_exit", leave)
     with pytest.raises(SystemExit) as exit_info:
         app_module.main()
     assert exit_info.value.code == 130

@@ -44,6 +44,11 @@ class Photo:
         if self.alpha is not None and self.alpha.shape != p.shape[:2]:
             raise ValueError(f"alpha shape {self.alpha.shape} does not match pixels {p.shape[:2]}")
 
+    def __repr__(self) -> str:
+        kind = "gray" if self.is_gray else "RGB"
+        alpha = "+alpha" if self.alpha is not None else ""
+        return f"Photo({self.width}×{self.height} {kind}{alpha}, {self.meta.bit_depth}-bit source)"
+
     @property
     def height(self) -> int:
         return int(self.pixels.shape[0])

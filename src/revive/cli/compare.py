@@ -15,11 +15,11 @@ from .common import EXIT_FAILED, EXIT_OK, error_line, note_line, out_console, pr
 def compare(
     a: Annotated[Path, typer.Argument(help="Reference image.", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Image to score against A.", show_default=False)],
-    y: Annotated[bool, typer.Option("--y", help="Compare luma only (Y of BT.601 YCbCr), as SR papers do.")] = False,
-    crop: Annotated[int, typer.Option("--crop", min=0, help="Pixels cut from every border first (SR papers: the scale).")] = 0,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    y: Annotated[bool, typer.Option("--y", metavar="", help="Compare luma only (Y of BT.601 YCbCr), as SR papers do.")] = False,
+    crop: Annotated[int, typer.Option("--crop", min=0, metavar="PX", help="Pixels cut from every border first (SR papers: the scale).")] = 0,
+    json_lines: Annotated[bool, typer.Option("--json", metavar="", help="One JSON object on stdout.")] = False,
     strip: Annotated[Optional[Path], typer.Option("--strip", help="Also write A and B side by side to this image.")] = None,  # noqa: UP045
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --strip file.")] = False,
+    overwrite: Annotated[bool, typer.Option(metavar="", help="Replace an existing --strip file.")] = False,
 ) -> None:
     """PSNR (dB) and SSIM of B against A. Sizes must match, or differ by an integer factor."""
     subject: Path = a

@@ -16,9 +16,12 @@ from .options import INPUTS
 
 def diagnose(
     images: INPUTS,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per image per line.")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", metavar="", help="One JSON object per image per line.")] = False,
 ) -> None:
-    """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces."""
+    """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces.
+
+    IMAGE... are image files or folders (searched recursively).
+    """
     engine = make_engine("auto", None, None)
     jobs = prepare(lambda: api.file_jobs([str(p) for p in images], None, api.DiagnoseRequest(), engine=engine,
                                          operations=api.operations()))

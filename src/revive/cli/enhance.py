@@ -30,7 +30,7 @@ from .options import (
 def enhance(
     inputs: INPUTS,
     output: OUTPUT = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan with its reasons; write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", metavar="", help="Print the plan with its reasons; write nothing.")] = False,
     json_lines: JSON = False,
     report: Annotated[Optional[Path], typer.Option(metavar="FILE.json|FILE.html", help="Write a report (several inputs: one each, named after the input).")] = None,  # noqa: UP045
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
@@ -52,6 +52,8 @@ def enhance(
     quiet: QUIET = False,
 ) -> None:
     """Enhance photos automatically: diagnose, then clean, upscale, fix colour — and prove it faithful.
+
+    IMAGE... are image files or folders (searched recursively).
 
     Use '-' as the input to read stdin and '-o -' to write stdout (with --format).
     """

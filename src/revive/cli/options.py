@@ -12,8 +12,8 @@ from .. import api
 
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 
-INPUTS = Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files or folders ('-' reads stdin).",
-                                              show_default=False)]
+# No help text on the argument: plain help would print its Python type; commands' docstrings describe IMAGE.
+INPUTS = Annotated[list[Path], typer.Argument(metavar="IMAGE", show_default=False)]
 OUTPUT = Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE|DIR", help="Output file, or folder for several inputs ('-' writes stdout).")]  # noqa: UP045
 PRINT = Annotated[Optional[str], typer.Option("--print", metavar="WxH[cm|in][@DPI]", help="Pick the scale that fills this print, e.g. 30x40cm@300.")]  # noqa: UP045
 TILE = Annotated[str, typer.Option(metavar="auto|PX", help="Tile size in pixels, or 'auto' (from the memory budget).")]
@@ -23,10 +23,10 @@ DEVICE = Annotated[str, typer.Option(metavar="auto|cpu|gpu", help="auto, cpu or 
 MEMORY = Annotated[Optional[str], typer.Option(metavar="SIZE", help="Memory budget, e.g. 4G (default: half of what is free).")]  # noqa: UP045
 FORMAT = Annotated[Optional[str], typer.Option("--format", "-f", metavar="png|jpg|webp|tiff", help="Output format (default: the input's when writable, else PNG).")]  # noqa: UP045
 QUALITY = Annotated[Optional[int], typer.Option(min=1, max=100, metavar="1-100", help="JPEG/WebP quality (default 95).")]  # noqa: UP045
-OVERWRITE = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+OVERWRITE = Annotated[bool, typer.Option("--overwrite", metavar="", help="Replace existing outputs.")]
 MAX_PIXELS = Annotated[int, typer.Option(min=1, metavar="N", help="Refuse inputs with more pixels (decompression bombs).")]
-QUIET = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary lines.")]
-JSON = Annotated[bool, typer.Option("--json", help="One JSON line per photo.")]
+QUIET = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress and no summary lines.")]
+JSON = Annotated[bool, typer.Option("--json", metavar="", help="One JSON line per photo.")]
 
 
 def parse_print(value: str | None) -> api.PrintSize | None:

@@ -47,6 +47,8 @@ def upscale(
 ) -> None:
     """Upscale photos with a super-resolution model (default: the embedded Real-ESRGAN x4plus).
 
+    IMAGE... are image files or folders (searched recursively).
+
     Use '-' as the input to read stdin and '-o -' to write stdout (with --format).
     """
 
