@@ -1,7 +1,8 @@
 """Runs a plan: each step's stage on the photo, with events, timings, cancellation and the guard.
 
-Stages are found in a :class:`StageRegistry` by their params type (data on an instance, filled
-explicitly — no if-chains, no import scanning); a new stage plugs in with one ``add`` call.
+Stages are found in a :class:`~revive.stages.StageRegistry` by name (data on an instance, filled
+explicitly — no if-chains, no import scanning); what each step needs — its model flag and plain
+counterpart — comes from the stage's own :class:`~revive.stages.base.StageInfo`.
 
 The runner carries two tracks (see :mod:`.fidelity`): the *result*, which every step transforms,
 and the *reference*, which gets the faithful counterpart of each step — the very same stage for
