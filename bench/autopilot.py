@@ -30,10 +30,10 @@ import numpy as np
 from PIL import Image
 
 from revive import imageio
+from revive.engine import Engine
 from revive.pipeline.autopilot import EnhanceOptions
 from revive.pipeline.metrics import psnr, ssim
 from revive.pipeline.runner import enhance_photo
-from revive.runtime import ModelRuntime
 from revive.stages.base import StageContext
 from revive.stages.upscale import UpscaleParams, UpscaleStage
 from revive.types import Photo
@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
 
-    context = StageContext(runtime=ModelRuntime())
+    context = StageContext(engine=Engine())
     upscale = UpscaleStage(UpscaleParams(scale=4.0))
     rows = []
     print(f"{'image':<22}{'damage':<16}" + "".join(f"{m:>16}" for m in METHODS) + f"{'plan':>30}")

@@ -53,10 +53,10 @@ except ImportError:  # a bare GPU machine: unpack the carried pure-Python wheel 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from revive.engine import Engine  # noqa: E402
 from revive.errors import OutOfMemory  # noqa: E402
 from revive.models import ModelFile, ModelRegistry, ModelSpec, ModelStore  # noqa: E402
 from revive.models.loaders import LoadOptions  # noqa: E402
-from revive.runtime import ModelRuntime  # noqa: E402
 from revive.stages.base import StageContext  # noqa: E402
 from revive.stages.upscale import UpscaleParams, UpscaleStage  # noqa: E402
 from revive.types import Photo  # noqa: E402
@@ -147,9 +147,9 @@ def main() -> None:
         sys.exit("no CUDA GPU visible to torch; use --smoke for a CPU run of the script")
 
     store, spec = make_store(blocks, features)
-    context = StageContext(runtime=ModelRuntime(registry=ModelRegistry([spec]), store=store,
+    context = StageContext(engine=Engine(registry=ModelRegistry([spec]), store=store,
                                                 options=LoadOptions(device=args.device)))
-    model = context.runtime.load(NAME)
+    model = context.engine.load(NAME)
     device = model.torch_device
     summary.update(device=str(device), dtype=str(model.dtype).replace("torch.", ""),
                    estimate_bytes_per_input_px=model.bytes_per_input_pixel())

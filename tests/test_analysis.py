@@ -1,7 +1,7 @@
 """Diagnosis calibrated on real photos (scikit-image) with degradations of known strength.
 
 Tolerances are in the test names and docstrings; the measured numbers are in the module
-docstrings of revive.pipeline.analysis.*.
+docstrings of revive.analysis.*.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import pytest
 from conftest import photo_u8
 from PIL import Image
 
+from revive.analysis import Diagnosis, diagnose, quality_from_tables
+from revive.analysis.color import cast_direction, measure_cast, measure_exposure
+from revive.analysis.content import measure_content
+from revive.analysis.face_detect import detect_faces
+from revive.analysis.jpeg import STD_LUMINANCE, ijg_table, measure_jpeg
+from revive.analysis.noise import measure_noise
+from revive.analysis.sharpness import measure_sharpness
 from revive.colorimetry import linear_to_srgb, srgb_to_linear
-from revive.pipeline.analysis import Diagnosis, diagnose, quality_from_tables
-from revive.pipeline.analysis.color import cast_direction, measure_cast, measure_exposure
-from revive.pipeline.analysis.content import measure_content
-from revive.pipeline.analysis.jpeg import STD_LUMINANCE, ijg_table, measure_jpeg
-from revive.pipeline.analysis.noise import measure_noise
-from revive.pipeline.analysis.sharpness import measure_sharpness
-from revive.pipeline.face_detect import detect_faces
 from revive.types import ImageMeta, Photo
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -139,7 +139,7 @@ def test_jpeg_quality_from_tables_within_10(name: str, quality: int) -> None:
 
 def test_jpeg_quality_from_zigzag_and_luminance_only_tables() -> None:
     """Tables in file (zig-zag) order, or a luminance table alone, fit just as well."""
-    from revive.pipeline.analysis.jpeg import _ZIGZAG
+    from revive.analysis.jpeg import _ZIGZAG
 
     natural = ijg_table(STD_LUMINANCE, 63)
     zigzag = tuple(int(v) for v in natural[_ZIGZAG])

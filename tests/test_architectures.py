@@ -23,12 +23,12 @@ import pytest
 torch = pytest.importorskip("torch")
 spandrel = pytest.importorskip("spandrel")
 
+from revive.engine import Engine  # noqa: E402
 from revive.errors import UnsafeModel, UnsupportedModel  # noqa: E402
 from revive.models import ModelStore  # noqa: E402
 from revive.models.importer import import_model  # noqa: E402
 from revive.models.loaders import LoadOptions  # noqa: E402
 from revive.models.torch_inspect import inspect_torch_file  # noqa: E402
-from revive.runtime import ModelRuntime  # noqa: E402
 from revive.stages.base import StageContext  # noqa: E402
 from revive.stages.upscale import UpscaleParams, UpscaleStage  # noqa: E402
 from revive.types import Photo  # noqa: E402
@@ -102,7 +102,7 @@ def save_weights(case: Case, folder: Path) -> Path:
 
 
 def _context(store: ModelStore) -> StageContext:
-    return StageContext(runtime=ModelRuntime(store=store, options=LoadOptions(device="cpu")))
+    return StageContext(engine=Engine(store=store, options=LoadOptions(device="cpu")))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.arch for c in CASES])
@@ -116,7 +116,7 @@ def test_user_file_is_detected_imported_and_run(case: Case, tmp_path: Path, coff
     assert (spec.runtime, spec.architecture, spec.scale) == ("torch", case.arch, case.scale)
     assert spec.supports_half == info["supports_half"]
     context = _context(store)
-    model = context.runtime.load(spec.name)
+    model = context.engine.load(spec.name)
     assert model.scale == case.scale and getattr(model, "purpose", None) == case.purpose
     if case.purpose == "inpaint":  # LaMa loads, but fills masks: it must not pose as an upscaler
         with pytest.raises(UnsupportedModel, match="inpainting model: it fills masked areas"):

@@ -13,19 +13,21 @@ import pytest
 from PIL import Image
 
 from revive import imageio
+from revive.analysis import diagnose
 from revive.colorimetry import linear_to_srgb, srgb_to_linear
 from revive.errors import Cancelled, InvalidParameter
 from revive.imageops import resize
 from revive.models import BUILTIN_MODELS, DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL, ModelRegistry
-from revive.pipeline.analysis import diagnose
 from revive.pipeline.autopilot import Capabilities, EnhanceOptions, Plan, Step, plan_for
 from revive.pipeline.fidelity import FidelityParams
-from revive.pipeline.runner import StageEntry, StageRegistry, default_stages, enhance_photo, make_plan, run_plan
-from revive.stages.base import StageContext
+from revive.pipeline.runner import enhance_photo, make_plan, run_plan
+from revive.stages import StageRegistry, default_stages
+from revive.stages.base import StageContext, StageInfo
 from revive.stages.color import ColorParams
 from revive.stages.denoise import DenoiseParams, DenoiseStage
+from revive.stages.planning import PlanContext
 from revive.stages.upscale import UpscaleParams
-from revive.testing import FakeRuntime, NearestModel, fake_spec
+from revive.testing import FakeEngine, NearestModel, fake_spec
 from revive.types import Photo
 
 PHOTOS = ("astronaut", "coffee", "rocket")
@@ -73,7 +75,7 @@ EXPECTED = {"noise15": "denoise", "noise30": "denoise", "jpeg20": "deblock", "ca
 def test_each_degradation_triggers_its_stage_and_no_other(name, kind, tmp_path):
     photo = degrade(real(name), kind, tmp_path)
     diagnosis = diagnose(photo)
-    same_size = plan_for(diagnosis, EnhanceOptions(scale=1))
+    same_size = plan_for(diagnosis, EnhanceOptions.make(scale=1))
     assert same_size.stage_names == (EXPECTED[kind],)
     assert same_size.steps[0].track == "both"
     step = same_size.steps[0]
@@ -104,7 +106,7 @@ def test_blur_triggers_only_the_restoring_upscale(name, tmp_path):
     plan = plan_for(diagnosis)
     assert plan.stage_names == ("upscale", "fidelity")
     assert "soft" in plan.step("upscale").reason
-    assert plan_for(diagnosis, EnhanceOptions(scale=1)).stage_names == ()
+    assert plan_for(diagnosis, EnhanceOptions.make(scale=1)).stage_names == ()
 
 
 def test_clean_photo_gets_only_the_upscale_it_needs(astronaut):
@@ -118,7 +120,7 @@ def test_clean_photo_gets_only_the_upscale_it_needs(astronaut):
 def test_clean_large_photo_is_left_untouched(astronaut):
     large = resize(f32(astronaut), 1600, 1600)  # 2.6 MP, smooth (resampled) but clean
     photo = Photo(large)
-    result = enhance_photo(photo, context=StageContext(runtime=FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL))))
+    result = enhance_photo(photo, context=StageContext(engine=FakeEngine(NearestModel(4, DEFAULT_UPSCALE_MODEL))))
     assert result.plan.steps == ()
     assert result.photo is photo  # a no-op plan: the pixels are not even copied
     assert any("soft" in n for n in result.notes)  # the blur is reported, not "fixed" by a slow model
@@ -131,7 +133,7 @@ def test_a_tiny_photo_is_described_in_pixels_not_as_0_00_mp(astronaut):
 
 
 def test_default_scale_by_size():
-    from revive.pipeline.autopilot import default_scale
+    from revive.stages.upscale import default_scale
 
     assert [default_scale(mp) for mp in (0.01, 0.24, 0.3, 0.6, 1.9, 2.0, 12.0)] == [4, 4, 3, 2, 2, 1, 1]
 
@@ -154,7 +156,7 @@ def test_a_faded_print_gets_its_blacks_and_whites_back(name, tmp_path):
     photo = degrade(real(name), "faded", tmp_path)
     before = diagnose(photo).exposure
     assert before.verdict == "faded"
-    after = diagnose(enhance_photo(photo, EnhanceOptions(scale=1)).photo).exposure
+    after = diagnose(enhance_photo(photo, EnhanceOptions.make(scale=1)).photo).exposure
     assert after.verdict == "ok"
     assert after.highlights_l99 - after.shadows_l1 > 1.4 * (before.highlights_l99 - before.shadows_l1)
 
@@ -164,7 +166,7 @@ def test_a_re_saved_jpeg_is_deblocked_for_its_older_worse_blocks(tmp_path):
     are q20's — deblocking with q95's steps would remove nothing."""
     Image.fromarray(real("coffee")).save(tmp_path / "q20.jpg", quality=20)
     Image.open(tmp_path / "q20.jpg").save(tmp_path / "resaved.jpg", quality=95)
-    step = plan_for(diagnose(imageio.read(tmp_path / "resaved.jpg")), EnhanceOptions(scale=1)).step("deblock")
+    step = plan_for(diagnose(imageio.read(tmp_path / "resaved.jpg")), EnhanceOptions.make(scale=1)).step("deblock")
     assert step is not None and step.params.quality <= 40
     assert "quality≈95" in step.reason and "saved before" in step.reason
 
@@ -175,7 +177,7 @@ def test_a_cast_as_strong_as_tungsten_says_how_to_keep_the_colour():
     tungsten = Photo(linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 0.6, 0.2])).astype(np.float32))
     diagnosis = diagnose(tungsten)
     assert diagnosis.color_cast.strength > 30
-    plan = plan_for(diagnosis, EnhanceOptions(scale=1))
+    plan = plan_for(diagnosis, EnhanceOptions.make(scale=1))
     assert plan.step("color").params.white_balance > 0
     assert any("pass --color off" in n for n in plan.notes)
 
@@ -183,7 +185,7 @@ def test_a_cast_as_strong_as_tungsten_says_how_to_keep_the_colour():
 def test_a_faded_yellowed_print_is_white_balanced_further_than_a_warm_photo(tmp_path):
     warm = degrade(real("astronaut"), "cast", tmp_path)
     aged = Photo((0.25 + 0.55 * warm.pixels).astype(np.float32))  # the same cast on a faded print
-    plans = [plan_for(diagnose(p), EnhanceOptions(scale=1)) for p in (warm, aged)]
+    plans = [plan_for(diagnose(p), EnhanceOptions.make(scale=1)) for p in (warm, aged)]
     wb = [p.step("color").params.white_balance for p in plans]
     assert 0 < wb[0] <= 0.8 and wb[1] > wb[0] and "ageing" in plans[1].step("color").reason
     assert plans[1].step("color").params.contrast > 0
@@ -194,52 +196,56 @@ def test_a_faded_yellowed_print_is_white_balanced_further_than_a_warm_photo(tmp_
 
 def test_overrides(tmp_path):
     noisy = diagnose(degrade(real("coffee"), "noise15", tmp_path))
-    off = plan_for(noisy, EnhanceOptions(denoise="off"))
+    off = plan_for(noisy, EnhanceOptions.make(denoise="off"))
     assert "denoise" not in off.stage_names
     assert any("still smooths grain on its own" in n and "--strength" in n for n in off.notes)  # honest about the model
-    assert not plan_for(noisy, EnhanceOptions(denoise="off", scale=1)).notes
-    forced = plan_for(noisy, EnhanceOptions(denoise=0.3, scale=1)).step("denoise")
+    assert not plan_for(noisy, EnhanceOptions.make(denoise="off", scale=1)).notes
+    forced = plan_for(noisy, EnhanceOptions.make(denoise=0.3, scale=1)).step("denoise")
     assert forced.params.strength == 0.3
     clean = diagnose(Photo(f32(real("coffee"))))
-    assert plan_for(clean, EnhanceOptions(denoise=0.5, scale=1)).stage_names == ("denoise",)  # forced on
+    assert plan_for(clean, EnhanceOptions.make(denoise=0.5, scale=1)).stage_names == ("denoise",)  # forced on
     cast = diagnose(degrade(real("coffee"), "cast", tmp_path))
-    assert plan_for(cast, EnhanceOptions(color="off", scale=1)).stage_names == ()
-    plan = plan_for(clean, EnhanceOptions(scale=2, model="realesr-animevideov3-x2", strength=0.5, tile=64))
+    assert plan_for(cast, EnhanceOptions.make(color="off", scale=1)).stage_names == ()
+    plan = plan_for(clean, EnhanceOptions.make(scale=2, model="realesr-animevideov3-x2", strength=0.5, tile=64))
     up = plan.step("upscale").params
     assert (up.scale, up.model, up.tile) == (2, "realesr-animevideov3-x2", 64)
     assert plan.step("fidelity").params.strength == 0.5
     assert plan.output_size == (1200, 800)
 
 
-@pytest.mark.parametrize("bad", [dict(scale=0), dict(scale=20), dict(faces="maybe"), dict(color="on"),
+@pytest.mark.parametrize("bad", [dict(scale=0), dict(scale=20), dict(sharpen="on"), dict(color="on"),
                                  dict(denoise="lots"), dict(denoise=1.5), dict(strength=-0.1)])
-def test_invalid_options_are_refused(bad):
+def test_invalid_options_are_refused(bad, astronaut):
+    diagnosis = diagnose(Photo(f32(astronaut[:64, :64])))
     with pytest.raises(InvalidParameter):
-        EnhanceOptions(**bad)
-    with pytest.raises(InvalidParameter):
-        EnhanceOptions.parse_denoise("2")
+        plan_for(diagnosis, EnhanceOptions.make(**bad))  # field values at once, stage settings when planned
 
 
-def test_faces_need_a_model_and_a_stage(astronaut):
+def test_a_registered_face_stage_is_planned_before_upscaling(astronaut):
     diagnosis = diagnose(Photo(f32(astronaut)))
     assert diagnosis.faces.count == 1
     plan = plan_for(diagnosis)
     assert "faces" not in plan.stage_names
-    assert any("1 face found; no face model installed" in n for n in plan.notes)
-    assert not any("face" in n for n in plan_for(diagnosis, EnhanceOptions(faces="off")).notes)
+    assert any("1 face found" in n for n in plan.notes)
 
     @dataclass(frozen=True)
-    class FaceParams:  # what a face stage will register
+    class FaceParams:  # what a face stage registers
         model: str
         strength: float = 0.8
 
+    def plan_faces(ctx: PlanContext) -> list[Step]:
+        model = ctx.capabilities.installed_for("restore-face")
+        return [Step("faces", FaceParams(model[0].name), "faces found")] if model and ctx.diagnosis.faces.count else []
+
+    registry = default_stages()
+    registry.add(StageInfo("faces", FaceParams, build=lambda p: None, summary="test", phase=20, plan=plan_faces,
+                           runs_model=lambda p: True, counterpart=lambda ref, res, p, c: ref))
     face_model = fake_spec("gfpgan-test", 1, "restore-face")
-    caps = Capabilities(installed=(face_model,), known=(face_model,), stages={"faces": FaceParams})
-    plan = plan_for(diagnosis, capabilities=caps)
-    assert plan.stage_names == ("faces", "upscale", "fidelity")  # before upscaling
+    caps = Capabilities(installed=(face_model,), known=(face_model,))
+    plan = plan_for(diagnosis, capabilities=caps, stages=registry)
+    assert plan.stage_names == ("faces", "upscale", "fidelity")  # before upscaling, guarded
     assert plan.step("faces").params == FaceParams("gfpgan-test", 0.8)
-    known_only = Capabilities(known=(face_model,), stages={"faces": FaceParams})
-    assert any("revive models pull gfpgan-test" in n for n in plan_for(diagnosis, capabilities=known_only).notes)
+    assert not any("face found" in n for n in plan.notes)  # the stage speaks for itself
 
 
 def test_store_models_take_over_from_classical_filters(tmp_path):
@@ -248,7 +254,7 @@ def test_store_models_take_over_from_classical_filters(tmp_path):
     step = plan_for(noisy, capabilities=caps).step("denoise")
     assert step.params.model == "scunet-test" and step.track == "both"
     assert "scunet-test" in step.reason
-    assert "fidelity" in plan_for(noisy, EnhanceOptions(scale=1), caps).stage_names  # a model step is guarded
+    assert "fidelity" in plan_for(noisy, EnhanceOptions.make(scale=1), caps).stage_names  # a model step is guarded
 
 
 def test_plan_is_data(tmp_path):
@@ -267,7 +273,7 @@ def test_plan_is_data(tmp_path):
 def fake_context(**kwargs) -> StageContext:
     """A nearest ×4 stand-in for the default model, declaring what the real one restores."""
     options = ModelRegistry(BUILTIN_MODELS).get(DEFAULT_UPSCALE_MODEL).options
-    return StageContext(runtime=FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL, options)), **kwargs)
+    return StageContext(engine=FakeEngine(NearestModel(4, DEFAULT_UPSCALE_MODEL, options)), **kwargs)
 
 
 def test_runner_events_timings_and_reference_track(astronaut):
@@ -299,12 +305,12 @@ def test_strength_0_runs_no_model_and_cleans_the_photo_itself(astronaut):
     the result, and the cleanup the model would have done is done by the filters on the photo itself."""
     x = f32(astronaut[100:164, 150:214])
     noisy = Photo(np.clip(x + np.random.default_rng(3).normal(0, 15 / 255, x.shape), 0, 1).astype(np.float32))
-    plan = plan_for(diagnose(noisy), EnhanceOptions(strength=0))
+    plan = plan_for(diagnose(noisy), EnhanceOptions.make(strength=0))
     assert plan.stage_names == ("denoise", "upscale")  # nothing to guard
     assert plan.step("denoise").track == "both" and plan.step("upscale").track == "plain"
     assert "--strength 0" in plan.step("upscale").reason and "not run" in plan.explain()
     model = NearestModel(4, DEFAULT_UPSCALE_MODEL)
-    result = run_plan(noisy, plan, StageContext(runtime=FakeRuntime(model)))
+    result = run_plan(noisy, plan, StageContext(engine=FakeEngine(model)))
     assert model.calls == []
     denoised = DenoiseStage(plan.step("denoise").params).run(noisy, StageContext()).pixels
     np.testing.assert_allclose(result.photo.pixels, resize(denoised, 256, 256), atol=1e-6)
@@ -326,16 +332,17 @@ def test_new_stages_plug_in_without_touching_the_runner(astronaut):
     class InvertStage:
         name = "invert"
 
-        def __init__(self, params: InvertParams, load=None) -> None:
+        def __init__(self, params: InvertParams) -> None:
             self.params = params
 
         def run(self, photo: Photo, context: StageContext) -> Photo:
             return photo.evolve(pixels=(1.0 - photo.pixels).astype(np.float32))
 
     registry = default_stages()
-    registry.add(StageEntry("invert", InvertParams, InvertStage))
+    info = StageInfo("invert", InvertParams, InvertStage, summary="test", phase=50)
+    registry.add(info)
     with pytest.raises(InvalidParameter):
-        registry.add(StageEntry("invert", InvertParams, InvertStage))  # no duplicates
+        registry.add(info)  # no duplicates
     photo = Photo(f32(astronaut[:32, :32]))
     plan = Plan((Step("invert", InvertParams(), "test"),), (), (32, 32), (32, 32))
     result = run_plan(photo, plan, fake_context(), stages=registry)
@@ -369,7 +376,7 @@ def test_enhance_never_darkens_or_shifts_mean_colour(name, noise):
     img = f32(u8)
     if noise:
         img = np.clip(img + np.random.default_rng(5).normal(0, noise / 255, img.shape), 0, 1).astype(np.float32)
-    result = enhance_photo(Photo(img), EnhanceOptions(color="off"), StageContext())
+    result = enhance_photo(Photo(img), EnhanceOptions.make(color="off"), StageContext())
     assert "upscale" in result.plan.stage_names and result.fidelity is not None
     small = resize(result.photo.pixels, 64, 64)
     shift = (small.mean(axis=(0, 1)) - img.mean(axis=(0, 1))) * 255
@@ -398,7 +405,7 @@ def test_what_hides_under_transparent_pixels_does_not_count(astronaut):
     rgba = np.dstack([astronaut[100:164, 150:214], np.full((64, 64), 255, np.uint8)])
     rgba[:, :24, 3] = 0
     rgba[:, :24, :3] = (255, 0, 255)  # magenta leftovers nobody sees
-    result = enhance_photo(Photo.from_array(rgba), EnhanceOptions(denoise="off", color="off"), fake_context())
+    result = enhance_photo(Photo.from_array(rgba), EnhanceOptions.make(denoise="off", color="off"), fake_context())
     assert result.fidelity is not None and result.fidelity.action == "kept"
     assert result.fidelity.color_shift < 1.0
     assert result.psnr_vs_input > 30 and result.ssim_vs_input > 0.9

@@ -130,4 +130,4 @@ def test_diagnose_a_folder_measures_its_images(files: dict[str, Path], tmp_path:
     assert names == sorted(p.name for p in files.values())
     (tmp_path / "empty").mkdir()
     result = runner.invoke(app, ["diagnose", str(tmp_path / "empty")])
-    assert result.exit_code == 1 and "no image files" in result.stderr
+    assert result.exit_code == 2 and "no image files" in result.stderr  # as for upscale and enhance

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import revive.api
 from revive.cli import app
 from revive.models import DEFAULT_UPSCALE_MODEL
-from revive.testing import FakeRuntime, NearestModel
+from revive.testing import FakeEngine, NearestModel
 
 runner = CliRunner()
 
@@ -28,8 +28,8 @@ def invoke(*args: object):
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    fakes = FakeRuntime(NearestModel(4, DEFAULT_UPSCALE_MODEL), NearestModel(2, "realesr-animevideov3-x2"))
-    monkeypatch.setattr(revive.api, "_runtime", fakes)
+    fakes = FakeEngine(NearestModel(4, DEFAULT_UPSCALE_MODEL), NearestModel(2, "realesr-animevideov3-x2"))
+    monkeypatch.setattr(revive.api._defaults, "engine", fakes)
 
 
 @pytest.fixture

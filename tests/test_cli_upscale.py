@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
-from revive import Photo, imageio
+from revive import Photo, api, imageio
 from revive.cli import app
 from revive.models import default_registry
 from revive.models.store import ModelStore
@@ -193,7 +193,7 @@ def test_usage_errors(tmp_path, astronaut, args):
     assert result.exit_code == (1 if args[0] in ("--model", "--device") else 2)
 
 
-def test_progress_bar_shows_tiles_and_eta_on_a_terminal(monkeypatch):
+def test_progress_shows_each_phase_tiles_and_eta_on_a_terminal(monkeypatch):
     import io
 
     from rich.console import Console
@@ -201,16 +201,17 @@ def test_progress_bar_shows_tiles_and_eta_on_a_terminal(monkeypatch):
     from revive.cli import common
 
     screen = io.StringIO()
-    monkeypatch.setattr(common, "err_console", Console(file=screen, force_terminal=True, width=100))
-    bar = common.TileProgress(enabled=True, delay=0.0)
-    bar.start_file("photo.jpg")
+    monkeypatch.setattr(common, "err_console", Console(file=screen, force_terminal=True, width=120))
+    display = common.EventDisplay(enabled=True)
+    display(api.JobEvent("phase", 1, 2, "photo.jpg", phase="reading"))
+    assert display._progress is not None  # shown from the first moment, before any tile
     for done in range(1, 5):
-        bar("upscale", done, 4)
-    bar.close()
+        display(api.JobEvent("progress", 1, 2, "photo.jpg", phase="upscale", done=done, of=4, eta=8.0 - 2 * done))
+    display.close()
     text = screen.getvalue()
-    assert "photo.jpg · upscale" in text and "4/4" in text and "tiles" in text and "ETA" in text
-    quiet = common.TileProgress(enabled=False)
-    quiet("upscale", 1, 4)
+    assert "[1/2] photo.jpg · upscale" in text and "4/4 tiles" in text and "ETA" in text
+    quiet = common.EventDisplay(enabled=False)
+    quiet(api.JobEvent("phase", 1, 1, "photo.jpg", phase="reading"))
     assert quiet._progress is None
 
 
@@ -272,9 +273,14 @@ def test_ctrl_c_leaves_no_output_and_no_temporary_file(tmp_path, astronaut, monk
 
     if when == "writing":
         monkeypatch.setattr(os, "fsync", fsync)
-    params = UpscaleParams(model="realesr-animevideov3-x2", tile=16)
+    request = api.UpscaleRequest(UpscaleParams(model="realesr-animevideov3-x2", tile=16))
+
+    def on_event(event: api.JobEvent) -> None:
+        if event.kind == "progress":
+            progress(event.phase, event.done, event.of)
+
     with pytest.raises(KeyboardInterrupt):
-        api.upscale_file(tmp_path / "in.png", tmp_path / "out" / "in_x2.png", params=params, progress=progress)
+        api.process(tmp_path / "in.png", request, tmp_path / "out" / "in_x2.png", on_event=on_event)
     leftovers = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
     assert leftovers in (["in.png"], ["in.png", "out"])  # no output, no .in_x2.png.*.tmp
 
@@ -301,7 +307,11 @@ def test_ctrl_c_says_cancelled_and_exits_130(monkeypatch, capsys):
     def interrupted():
         raise KeyboardInterrupt
 
+    def leave(code: int) -> None:  # main() leaves with os._exit: never run it for real inside pytest
+        raise SystemExit(code)
+
     monkeypatch.setattr(app_module, "app", interrupted)
+    monkeypatch.setattr(app_module.os, "_exit", leave)
     with pytest.raises(SystemExit) as exit_info:
         app_module.main()
     assert exit_info.value.code == 130

@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("spandrel")
 
+from revive.engine import Engine  # noqa: E402
 from revive.models import BUILTIN_MODELS, ModelFile, ModelRegistry, ModelSpec, ModelStore  # noqa: E402
 from revive.models.loaders import LoadOptions  # noqa: E402
-from revive.runtime import ModelRuntime  # noqa: E402
 from revive.stages.base import StageContext  # noqa: E402
 from revive.stages.upscale import UpscaleParams, UpscaleStage  # noqa: E402
 from revive.types import Photo  # noqa: E402
@@ -36,7 +36,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _context(registry: ModelRegistry, store: ModelStore, device: str) -> StageContext:
-    return StageContext(runtime=ModelRuntime(registry=registry, store=store, options=LoadOptions(device=device)))
+    return StageContext(engine=Engine(registry=registry, store=store, options=LoadOptions(device=device)))
 
 
 def _esrgan_store(tmp_path: Path, blocks: int = 4) -> tuple[ModelRegistry, ModelStore]:
@@ -54,7 +54,7 @@ def _esrgan_store(tmp_path: Path, blocks: int = 4) -> tuple[ModelRegistry, Model
 def test_fp16_channels_last_on_cuda_matches_cpu(tmp_path: Path, astronaut: np.ndarray) -> None:
     registry, store = _esrgan_store(tmp_path)
     gpu, cpu = _context(registry, store, "auto"), _context(registry, store, "cpu")
-    model = gpu.runtime.load("rrdb")
+    model = gpu.engine.load("rrdb")
     assert model.device.startswith("cuda") and model.dtype == torch.float16
     assert model.memory_budget is not None and model.memory_budget > 0
     image = Photo.from_array(astronaut[100:228, 150:278])
@@ -69,7 +69,7 @@ def test_dat_light_runs_in_bfloat16_on_cuda(dat_light_x4: Path, tmp_path: Path, 
     shutil.copy(dat_light_x4, tmp_path / "models" / spec.name / spec.files[0].name)
     registry, store = ModelRegistry(BUILTIN_MODELS), ModelStore(tmp_path)
     gpu, cpu = _context(registry, store, "cuda"), _context(registry, store, "cpu")
-    assert gpu.runtime.load(spec.name).dtype == torch.bfloat16  # DAT declares no fp16, but bf16
+    assert gpu.engine.load(spec.name).dtype == torch.bfloat16  # DAT declares no fp16, but bf16
     image = Photo.from_array(coffee[100:164, 200:264])
     out = UpscaleStage(UpscaleParams(model=spec.name)).run(image, gpu).pixels
     ref = UpscaleStage(UpscaleParams(model=spec.name)).run(image, cpu).pixels
@@ -79,7 +79,7 @@ def test_dat_light_runs_in_bfloat16_on_cuda(dat_light_x4: Path, tmp_path: Path, 
 def test_real_cuda_out_of_memory_halves_the_tile(tmp_path: Path, chelsea: np.ndarray) -> None:
     registry, store = _esrgan_store(tmp_path, blocks=2)
     context = _context(registry, store, "cuda")
-    model = context.runtime.load("rrdb")
+    model = context.engine.load("rrdb")
     image = Photo.from_array(np.ascontiguousarray(np.tile(chelsea, (3, 2, 1))[:768, :768]))
     sizes: list[int] = []
     descriptor = model.descriptor

@@ -16,12 +16,12 @@ pytest.importorskip("spandrel")
 
 from spandrel.architectures.Compact import Compact  # noqa: E402
 
+from revive.engine import Engine  # noqa: E402
 from revive.errors import OutOfMemory, RuntimeUnavailable, UnsupportedModel  # noqa: E402
 from revive.models import ModelStore  # noqa: E402
 from revive.models.importer import import_model  # noqa: E402
 from revive.models.loaders import LoadOptions  # noqa: E402
 from revive.models.onnx_runtime import OnnxModel, choose_providers  # noqa: E402
-from revive.runtime import ModelRuntime  # noqa: E402
 from revive.stages.base import StageContext  # noqa: E402
 from revive.stages.upscale import UpscaleParams, UpscaleStage  # noqa: E402
 from revive.types import Photo  # noqa: E402
@@ -75,7 +75,7 @@ def torch_reference(net: torch.nn.Module, image: np.ndarray) -> np.ndarray:
 
 
 def _context(store: ModelStore) -> StageContext:
-    return StageContext(runtime=ModelRuntime(store=store, options=LoadOptions(device="cpu")))
+    return StageContext(engine=Engine(store=store, options=LoadOptions(device="cpu")))
 
 
 def _torch_context(net: torch.nn.Module, tmp_path: Path) -> tuple[StageContext, str]:
@@ -95,7 +95,7 @@ def test_dynamic_onnx_model_matches_torch_through_the_same_tiling(
     spec = import_model(store, onnx_path, name="compact-onnx")  # revive models add
     assert (spec.runtime, spec.scale) == ("onnx", SCALE)
     context = _context(store)
-    model = context.runtime.load(spec.name)
+    model = context.engine.load(spec.name)
     assert isinstance(model, OnnxModel) and model.fixed_size is None and model.device == "cpu"
     torch_context, torch_name = _torch_context(compact, tmp_path)
 
@@ -115,7 +115,7 @@ def test_fixed_size_onnx_model_gets_tiles_of_exactly_its_size(
     onnx_path = export(compact, tmp_path / "fixed48.onnx", fixed=48)
     store = ModelStore(tmp_path / "home")
     spec = import_model(store, onnx_path, name="compact-fixed", scale=SCALE)
-    model = _context(store).runtime.load(spec.name)
+    model = _context(store).engine.load(spec.name)
     assert model.fixed_size == 48
     crop = coffee[120:170, 200:270].astype(np.float32) / 255.0  # 70×50: neither fits 48 exactly
     out = UpscaleStage(UpscaleParams(model=spec.name)).run(Photo(crop), _context(store)).pixels
@@ -139,13 +139,13 @@ def test_non_square_fixed_size_is_refused(compact: torch.nn.Module, tmp_path: Pa
     store = ModelStore(tmp_path / "home")
     spec = import_model(store, path, name="wide", scale=SCALE)
     with pytest.raises(UnsupportedModel, match="only takes 48x32 images"):
-        _context(store).runtime.load(spec.name)
+        _context(store).engine.load(spec.name)
 
 
 def test_out_of_memory_from_onnxruntime_becomes_out_of_memory(compact: torch.nn.Module, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "home")
     spec = import_model(store, export(compact, tmp_path / "c.onnx"), name="c")
-    model = _context(store).runtime.load(spec.name)
+    model = _context(store).engine.load(spec.name)
 
     class Session:
         def run(self, *args, **kwargs):

@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
+from revive.analysis import diagnose
+from revive.analysis.jpeg import blockiness
 from revive.errors import Cancelled, InvalidParameter
-from revive.pipeline.analysis import diagnose
-from revive.pipeline.analysis.jpeg import blockiness
 from revive.stages.base import StageContext
 from revive.stages.color import ColorParams, ColorStage, white_balance_gains
 from revive.stages.deblock import DeblockParams, DeblockStage
 from revive.stages.denoise import DenoiseParams, DenoiseStage
-from revive.testing import FakeRuntime, fake_spec
+from revive.testing import FakeEngine, fake_spec
 from revive.types import Photo
 
 CTX = StageContext()
@@ -91,7 +91,7 @@ def test_denoise_uses_a_store_model_through_the_tiling_engine(astronaut):
             return cv2.GaussianBlur(tile, (5, 5), 1.0)
 
     x = noisy(f32(astronaut[:80, :80]), 15)
-    context = StageContext(runtime=FakeRuntime(Blur()))
+    context = StageContext(engine=FakeEngine(Blur()))
     out = DenoiseStage(DenoiseParams(sigma=15, model="fake-denoise", tile=32, tile_overlap=8)).run(Photo(x), context)
     assert Blur.calls > 1  # tiled
     assert out.pixels.shape == x.shape

@@ -609,14 +609,14 @@ def test_import_checks_the_users_scale_and_purpose(tmp_path: Path, monkeypatch: 
 def test_an_onnx_model_without_onnxruntime_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from revive.runtime import ModelRuntime
+    from revive.engine import Engine
 
     path = tiny_onnx(tmp_path / "tiny.onnx", static=True)
     spec = import_model(ModelStore(), path)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "not installed"
     monkeypatch.delitem(sys.modules, "revive.models.onnx_runtime", raising=False)
     with pytest.raises(RuntimeUnavailable, match=r'pip install "revive-photo\[onnx\]"'):
-        ModelRuntime(store=ModelStore()).load(spec.name)
+        Engine(store=ModelStore()).load(spec.name)
 
 
 def test_inspector_registry_refuses_duplicates(tmp_path: Path) -> None:
@@ -643,14 +643,14 @@ def test_damaged_manifest_is_a_clear_error(home: Path) -> None:
 
 
 def test_a_damaged_manifest_hides_only_the_imports(home: Path) -> None:
-    from revive.runtime import ModelRuntime
+    from revive.engine import Engine
 
     store = ModelStore()
     store.models_dir.mkdir(parents=True)
     store.manifest_path.write_text("{not json")
     registry = default_registry(store)  # what 'revive upscale' and 'revive models list' use
     assert "realesrgan-x4plus" in registry and "imported.json is damaged" in registry.problems[0]
-    assert ModelRuntime(store=store).registry.get("realesr-animevideov3-x2").embedded
+    assert Engine(store=store).registry.get("realesr-animevideov3-x2").embedded
     with pytest.raises(ModelNotFound, match="unknown model 'mine'.*imported.json is damaged"):
         registry.get("mine")
     [unreadable] = [r for r in store.verify() if r.status != "ok"]
@@ -679,20 +679,20 @@ def test_an_entry_from_a_newer_revive_is_kept_but_hidden(home: Path) -> None:
 
 
 def test_an_empty_registry_given_to_the_runtime_is_used() -> None:
+    from revive.engine import Engine
     from revive.models import ModelRegistry
-    from revive.runtime import ModelRuntime
 
-    assert len(ModelRuntime(registry=ModelRegistry(), store=ModelStore()).registry) == 0
+    assert len(Engine(registry=ModelRegistry(), store=ModelStore()).registry) == 0
 
 
 def test_a_missing_runtime_is_reported_before_a_missing_download(monkeypatch: pytest.MonkeyPatch) -> None:
     """A core install asked for dat-light-x4: install torch first, or the pull would be wasted."""
-    from revive.runtime import ModelRuntime
+    from revive.engine import Engine
 
     monkeypatch.setitem(sys.modules, "torch", None)  # "not installed"
     monkeypatch.delitem(sys.modules, "revive.models.torch_runtime", raising=False)
     with pytest.raises(RuntimeUnavailable, match=r'pip install "revive-photo\[torch\]"'):
-        ModelRuntime(store=ModelStore()).load("dat-light-x4")
+        Engine(store=ModelStore()).load("dat-light-x4")
 
 
 def test_a_mirror_can_be_a_local_folder(model_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from revive.engine import Engine
 from revive.errors import Cancelled, InvalidParameter, OutOfMemory
-from revive.runtime import ModelRuntime
 from revive.tiling import TileOptions, auto_tile_size, make_grid, process_tiled
 
 
@@ -19,8 +19,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def runtime() -> ModelRuntime:
-    return ModelRuntime()
+def runtime() -> Engine:
+    return Engine()
 
 
 @pytest.mark.parametrize("scale", [1, 2, 3, 4])

@@ -14,13 +14,13 @@ spandrel = pytest.importorskip("spandrel")
 
 from PIL import Image  # noqa: E402
 
+from revive.engine import Engine  # noqa: E402
 from revive.errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel  # noqa: E402
 from revive.models import BUILTIN_MODELS, ModelFile, ModelRegistry, ModelSpec, ModelStore  # noqa: E402
 from revive.models.loaders import LoadOptions, get_loader  # noqa: E402
 from revive.models.torch_inspect import inspect_torch_file  # noqa: E402
 from revive.models.torch_runtime import TorchModel, choose_dtype, resolve_device  # noqa: E402
 from revive.pipeline.metrics import psnr as y_psnr  # noqa: E402  (BasicSR's convention)
-from revive.runtime import ModelRuntime  # noqa: E402
 from revive.stages.base import StageContext  # noqa: E402
 from revive.stages.upscale import UpscaleParams, UpscaleStage  # noqa: E402
 from revive.tiling import TileOptions, process_tiled  # noqa: E402
@@ -48,7 +48,7 @@ def dat_context(dat_light_x4: Path, tmp_path_factory: pytest.TempPathFactory) ->
     folder.mkdir(parents=True)
     shutil.copy(dat_light_x4, folder / spec.files[0].name)
     store = ModelStore(home)
-    return StageContext(runtime=ModelRuntime(registry=ModelRegistry(BUILTIN_MODELS), store=store,
+    return StageContext(engine=Engine(registry=ModelRegistry(BUILTIN_MODELS), store=store,
                                              options=LoadOptions(device="cpu")))
 
 
@@ -76,7 +76,7 @@ def test_inspect_reads_the_official_dat_light_file(dat_light_x4: Path) -> None:
 
 
 def test_catalog_model_loads_through_the_loader_registry(dat_context: StageContext) -> None:
-    model = dat_context.runtime.load("dat-light-x4")
+    model = dat_context.engine.load("dat-light-x4")
     assert isinstance(model, TorchModel)
     assert (model.scale, model.device, model.dtype, model.architecture) == (4, "cpu", torch.float32, "DAT")
     assert model.min_size == 16 and model.multiple_of == 1 and model.tiling == "supported"
@@ -196,7 +196,7 @@ def test_a_damaged_store_file_is_named_as_the_cause(tmp_path: Path) -> None:
     stored = store.locate(spec)[0]
     stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])  # a truncated copy
     with pytest.raises(ChecksumMismatch, match=rf"'mine' is damaged \({stored}: sha256 .*revive models remove mine"):
-        ModelRuntime(store=store, options=LoadOptions(device="cpu")).load("mine")
+        Engine(store=store, options=LoadOptions(device="cpu")).load("mine")
 
 
 def test_scale_in_spec_must_match_the_file(tmp_path: Path) -> None:

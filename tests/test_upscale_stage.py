@@ -9,18 +9,18 @@ import revive
 from revive.errors import InvalidParameter, ModelNotFound
 from revive.stages.base import StageContext
 from revive.stages.upscale import UpscaleParams, UpscaleStage, model_passes
-from revive.testing import FakeRuntime, NearestModel
+from revive.testing import FakeEngine, NearestModel
 from revive.types import Photo
 
 
 def run(photo: Photo, runtime, **params) -> Photo:
-    return UpscaleStage(UpscaleParams(**params)).run(photo, StageContext(runtime=runtime))
+    return UpscaleStage(UpscaleParams(**params)).run(photo, StageContext(engine=runtime))
 
 
 @pytest.fixture()
 def fake():
     model = NearestModel(4)
-    return model, FakeRuntime(model)
+    return model, FakeEngine(model)
 
 
 @pytest.mark.parametrize("scale,size", [(None, (212, 148)), (4, (212, 148)), (2, (106, 74)), (1, (53, 37)),
@@ -66,7 +66,7 @@ def test_alpha_edges_have_no_dark_fringe(astronaut):
     colour = (astronaut[100:148, 200:248] / 255.0).astype(np.float32)
     alpha = _disc_alpha(size)
     stored = colour * (alpha > 0)[:, :, None]  # what an editor saves: black where invisible
-    runtime = revive.api.default_runtime()
+    runtime = revive.api.default_engine()
     model_name = "realesr-animevideov3-x2"  # small and fast real model
     with_alpha = run(Photo(stored, alpha), runtime, model=model_name)
     reference = run(Photo(colour), runtime, model=model_name)  # same photo, no transparency at all
@@ -151,7 +151,7 @@ def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
     import threading
     import time
 
-    model = revive.api.default_runtime().load("realesrgan-x4plus")
+    model = revive.api.default_engine().load("realesrgan-x4plus")
     tile = (astronaut[:128, :128] / 255.0).astype(np.float32)
     main = threading.get_ident()
 

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+from ._version import __version__
 from .api import (
     Comparison,
     Diagnosis,
-    EnhanceFileResult,
+    Engine,
     EnhanceOptions,
+    EnhanceRequest,
+    JobResult,
     Plan,
-    UpscaleResult,
+    UpscaleParams,
+    UpscaleRequest,
     compare,
+    default_engine,
     diagnose,
     enhance,
-    enhance_file,
     plan,
+    process,
     read,
     upscale,
-    upscale_file,
     write,
 )
 from .errors import ReviveError
 from .types import ImageMeta, Photo
 
 __all__ = [
-    "Comparison", "Diagnosis", "EnhanceFileResult", "EnhanceOptions", "ImageMeta", "Photo", "Plan", "ReviveError",
-    "UpscaleResult", "compare", "diagnose", "enhance", "enhance_file", "plan", "read", "upscale", "upscale_file",
-    "write",
+    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "ImageMeta", "JobResult", "Photo", "Plan",
+    "ReviveError", "UpscaleParams", "UpscaleRequest", "__version__", "compare", "default_engine", "diagnose", "enhance",
+    "plan", "process", "read", "upscale", "write",
 ]
-__version__ = "0.1.0"

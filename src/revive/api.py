@@ -1,39 +1,80 @@
-"""The public facade of revive: plain functions over numpy arrays, PIL images, Photos and files."""
+"""The public facade of revive: everything the CLI, server and batch use, and what Python users call.
+
+Plain functions over numpy arrays, PIL images, Photos and files (:func:`upscale`, :func:`enhance`,
+:func:`plan`, :func:`diagnose`, :func:`compare`), typed requests run by the one job runner
+(:func:`process`, :func:`run_jobs`), and the engine that owns models, device, threads and memory.
+The plain functions use a process-wide default engine (:func:`default_engine`); pass ``engine=`` to
+use another.
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import imageio
+from ._version import __version__
+from .analysis import Diagnosis
+from .analysis import diagnose as _diagnose
+from .engine import Engine, parse_memory
+from .errors import ImageWriteError, InvalidParameter, ReviveError
 from .imageio import DEFAULT_MAX_PIXELS
-from .models import DEFAULT_UPSCALE_MODEL
+from .jobs import (
+    Job,
+    JobEvent,
+    JobResult,
+    OutputOptions,
+    Sink,
+    Source,
+    file_jobs,
+    normalize_format,
+    record_of,
+    run_job,
+    run_jobs,
+)
+from .models import DEFAULT_UPSCALE_MODEL, ModelSpec, ModelStore, default_registry
+from .models.download import Progress as DownloadProgress
+from .models.importer import import_model
 from .models.loaders import LoadOptions
-from .outputs import check_target
-from .pipeline.analysis import Diagnosis
-from .pipeline.analysis import diagnose as _diagnose
-from .pipeline.autopilot import EnhanceOptions, Plan
-from .pipeline.metrics import Comparison
+from .operations import (
+    DiagnoseRequest,
+    EnhanceRequest,
+    Operation,
+    OperationRegistry,
+    OperationResult,
+    StageRecord,
+    UpscaleRequest,
+    default_operations,
+    request_from_fields,
+)
+from .outputs import expand_inputs
+from .pipeline.autopilot import EnhanceOptions, Plan, check_settings, plan_for
+from .pipeline.metrics import Comparison, side_by_side
 from .pipeline.metrics import compare as _compare
-from .pipeline.runner import EnhanceResult, EventFn, enhance_photo, make_plan
-from .runtime import ModelRuntime
-from .stages.base import StageContext, StageProgressFn
+from .pipeline.report import report_format
+from .pipeline.runner import EnhanceResult, enhance_photo
+from .stages import StageRegistry, default_stages
+from .stages.base import StageContext, StageInfo, StageOption, StageProgressFn
+from .stages.planning import Capabilities, PrintSize, Step
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .tiling import CancelFn
-from .types import Photo
+from .types import ImageMeta, Photo
 
 ImageT = TypeVar("ImageT")
 
-
 __all__ = [
-    "Comparison", "Diagnosis", "EnhanceFileResult", "EnhanceOptions", "EnhanceResult", "Plan", "UpscaleResult",
-    "compare", "default_runtime", "diagnose", "enhance", "enhance_file", "plan", "read", "upscale", "upscale_file",
-    "write",
+    "Capabilities", "Comparison", "DEFAULT_UPSCALE_MODEL", "DiagnoseRequest", "Diagnosis", "DownloadProgress", "Engine", "EnhanceOptions", "EnhanceRequest",
+    "EnhanceResult", "ImageMeta", "ImageWriteError", "InvalidParameter", "Job", "JobEvent", "JobResult",
+    "LoadOptions", "ModelSpec", "ModelStore", "Operation", "OperationRegistry", "OperationResult", "OutputOptions",
+    "Photo", "Plan", "PrintSize", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
+    "StageRegistry", "Step", "UpscaleParams", "UpscaleRequest", "__version__", "check_options", "compare",
+    "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
+    "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
+    "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",
 ]
 
 
@@ -46,27 +87,52 @@ def write(photo: Photo, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write a Photo atomically; see :func:`revive.imageio.write` for the options."""
     return imageio.write(photo, path, **options)
 
-_runtime: ModelRuntime | None = None
+
+@dataclass
+class _Defaults:
+    """What the plain functions share in this process (created on first use)."""
+
+    engine: Engine | None = None
+    stages: StageRegistry | None = None
+    operations: OperationRegistry | None = None
 
 
-def default_runtime() -> ModelRuntime:
-    """A process-wide runtime so repeated calls reuse loaded models."""
-    global _runtime
-    if _runtime is None:
-        _runtime = ModelRuntime()
-    return _runtime
+_defaults = _Defaults()
+
+
+def default_engine() -> Engine:
+    """A process-wide engine so repeated calls reuse loaded models."""
+    if _defaults.engine is None:
+        _defaults.engine = Engine()
+    return _defaults.engine
+
+
+def stages() -> StageRegistry:
+    """The process-wide stage registry the autopilot plans with; ``stages().add(info)`` plugs a stage in."""
+    if _defaults.stages is None:
+        _defaults.stages = default_stages()
+    return _defaults.stages
+
+
+def operations() -> OperationRegistry:
+    """The process-wide operations every front end offers (their ``enhance`` plans with :func:`stages`)."""
+    if _defaults.operations is None:
+        _defaults.operations = default_operations(stages())
+    return _defaults.operations
+
+
+def _context(engine: Engine | None, progress: StageProgressFn | None = None, cancel: CancelFn | None = None) -> StageContext:
+    return StageContext(engine=engine or default_engine(), progress=progress, cancel=cancel)
 
 
 def _to_photo(image: Any) -> Photo:
-    if isinstance(image, Photo):
-        return image
-    if isinstance(image, np.ndarray):
-        return Photo.from_array(image)
     if isinstance(image, (str, os.PathLike)):
         return imageio.read(image)
-    if type(image).__module__.startswith("PIL."):
-        return imageio.from_pil(image)
-    raise TypeError(f"expected a numpy array, PIL image, Photo or path, got {type(image).__name__}")
+    try:
+        source = Source.of(image)
+    except InvalidParameter:
+        raise TypeError(f"expected a numpy array, PIL image, Photo or path, got {type(image).__name__}") from None
+    return source.read()
 
 
 def _like(photo: Photo, original: Any) -> Any:
@@ -81,10 +147,6 @@ def _like(photo: Photo, original: Any) -> Any:
     return photo
 
 
-def _context(runtime: ModelRuntime | None, progress: StageProgressFn | None, cancel: CancelFn | None) -> StageContext:
-    return StageContext(runtime=runtime or default_runtime(), progress=progress, cancel=cancel)
-
-
 def upscale(
     image: ImageT,
     *,
@@ -92,11 +154,9 @@ def upscale(
     scale: float | None = None,
     tile: int | None = None,
     tile_overlap: int = 32,
-    device: str = "auto",
-    threads: int | None = None,
+    engine: Engine | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
-    runtime: ModelRuntime | None = None,
 ) -> ImageT:
     """Upscale a photo with a super-resolution model; returns the same kind of object it was given.
 
@@ -104,180 +164,80 @@ def upscale(
     many passes as needed) and resamples to the exact size. A path argument returns a Photo.
     """
     params = UpscaleParams(model=model or DEFAULT_UPSCALE_MODEL, scale=scale, tile=tile, tile_overlap=tile_overlap)
-    stage = UpscaleStage(params, LoadOptions(device=device, threads=threads))
-    result = stage.run(_to_photo(image), _context(runtime, progress, cancel))
+    result = UpscaleStage(params).run(_to_photo(image), _context(engine, progress, cancel))
     return _like(result, image)  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True)
-class UpscaleResult:
-    input: Path
-    output: Path
-    model: str
-    scale: float
-    input_size: tuple[int, int]
-    output_size: tuple[int, int]
-    seconds: float
-    notes: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": str(self.input), "output": str(self.output), "model": self.model, "scale": self.scale,
-            "input_size": list(self.input_size), "output_size": list(self.output_size),
-            "seconds": round(self.seconds, 3), "notes": list(self.notes),
-        }
+def check_options(options: EnhanceOptions) -> EnhanceOptions:
+    """The options with stage settings parsed; refuses what no registered stage takes (before any work)."""
+    return check_settings(options, stages())
 
 
-def upscale_file(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
-    *,
-    params: UpscaleParams | None = None,
-    load: LoadOptions | None = None,
-    format: str | None = None,
-    quality: int | None = None,
-    overwrite: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    runtime: ModelRuntime | None = None,
-    progress: StageProgressFn | None = None,
-    cancel: CancelFn | None = None,
-) -> UpscaleResult:
-    """Read, upscale and atomically write one file. Raises a ReviveError on any failure."""
-    started = time.perf_counter()
-    params, load = params or UpscaleParams(), load or LoadOptions()
-    source, target = Path(source), Path(target)
-    check_target(target, overwrite=overwrite, protect=(source,))  # fail before the slow part
-    photo = imageio.read(source, max_pixels=max_pixels)
-    result = UpscaleStage(params, load).run(photo, _context(runtime, progress, cancel))
-    written, notes = _write_result(photo, result, source, target, format, quality, overwrite)
-    spec = (runtime or default_runtime()).registry.get(params.model)
-    return UpscaleResult(
-        input=source, output=written, model=params.model,
-        scale=params.scale if params.scale is not None else float(spec.scale),
-        input_size=(photo.width, photo.height), output_size=(result.width, result.height),
-        seconds=time.perf_counter() - started, notes=tuple(notes),
-    )
+def _options(options: EnhanceOptions | None, overrides: dict[str, Any]) -> EnhanceOptions:
+    if options is not None and overrides:
+        raise TypeError("pass either an EnhanceOptions or keyword overrides, not both")
+    return check_options(options or EnhanceOptions.make(**overrides))
 
 
-def _write_result(original: Photo, result: Photo, source: Path, target: Path, format: str | None,
-                  quality: int | None, overwrite: bool) -> tuple[Path, tuple[str, ...]]:
-    """Write atomically; the notes say what reading and the output format changed or lost."""
-    fmt = format or imageio.format_for_path(target)
-    notes = (*original.meta.notes, *imageio.write_notes(result, fmt))
-    written = imageio.write(result, target, format=fmt, quality=quality, overwrite=overwrite, protect=(source,))
-    return written, notes
-
-
-# --- enhance: the autopilot (diagnose → plan → run → guard) -------------------------------------
-
-
-def plan(
-    image: Any,
-    *,
-    scale: float | None = None,
-    model: str | None = None,
-    faces: Literal["auto", "on", "off"] = "auto",
-    denoise: Literal["auto", "off"] | float = "auto",
-    color: Literal["auto", "off"] = "auto",
-    strength: float = 0.8,
-    tile: int | None = None,
-    runtime: ModelRuntime | None = None,
-) -> Plan:
+def plan(image: Any, options: EnhanceOptions | None = None, *, engine: Engine | None = None,
+         **overrides: Any) -> Plan:
     """Diagnose a photo and return what ``enhance`` would do with these options, without doing it.
 
+    ``overrides`` are :class:`EnhanceOptions` fields or stage settings (``scale=2``, ``denoise=0.5``).
     ``plan.explain()`` is the text ``revive enhance --dry-run`` prints, ``plan.to_dict()`` the JSON;
     ``plan.diagnosis`` holds the measurements behind it.
     """
-    options = EnhanceOptions(scale=scale, model=model, faces=faces, denoise=denoise, color=color, strength=strength,
-                             tile=tile)
-    return make_plan(_to_photo(image), options, _context(runtime, None, None))
+    context = _context(engine)
+    return plan_for(_diagnose(_to_photo(image)), _options(options, overrides),
+                    Capabilities.from_engine(context.engine), stages())
 
 
 def enhance(
     image: ImageT,
+    options: EnhanceOptions | None = None,
     *,
-    scale: float | None = None,
-    model: str | None = None,
-    faces: Literal["auto", "on", "off"] = "auto",
-    denoise: Literal["auto", "off"] | float = "auto",
-    color: Literal["auto", "off"] = "auto",
-    strength: float = 0.8,
-    tile: int | None = None,
-    device: str = "auto",
-    threads: int | None = None,
+    engine: Engine | None = None,
     progress: StageProgressFn | None = None,
     cancel: CancelFn | None = None,
-    runtime: ModelRuntime | None = None,
+    **overrides: Any,
 ) -> ImageT:
     """Enhance a photo with the autopilot; returns the same kind of object it was given.
 
     The photo is diagnosed, a plan is made (cleanup → faces → upscale → fidelity guard → colour)
-    and run; every argument overrides the autopilot's choice (``scale=None``: from the photo's size;
-    ``denoise``: auto, off or a strength 0..1; ``strength``: the model's share over a plain
-    resample). For the diagnosis, plan, timings and guard numbers use :func:`enhance_file` or
-    :func:`revive.pipeline.runner.enhance_photo`. A path argument returns a Photo.
+    and run; ``overrides`` (:class:`EnhanceOptions` fields or stage settings such as ``scale=2``,
+    ``denoise=0.5``, ``color="off"``) override the autopilot's choices. For the diagnosis, plan,
+    timings and guard numbers use :func:`process` with an :class:`EnhanceRequest`.
+    A path argument returns a Photo.
     """
-    options = EnhanceOptions(scale=scale, model=model, faces=faces, denoise=denoise, color=color, strength=strength,
-                             tile=tile)
-    result = enhance_photo(_to_photo(image), options, _context(runtime, progress, cancel),
-                           load=LoadOptions(device=device, threads=threads))
+    result = enhance_photo(_to_photo(image), _options(options, overrides), _context(engine, progress, cancel),
+                           stages=stages())
     return _like(result.photo, image)  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True)
-class EnhanceFileResult:
-    input: Path
-    output: Path
-    result: EnhanceResult
-    report: Path | None
-    seconds: float
-    notes: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        r = self.result
-        return {
-            "input": str(self.input), "output": str(self.output),
-            "input_size": list(r.plan.input_size), "output_size": [r.photo.width, r.photo.height],
-            "steps": [s.stage for s in r.plan.steps], "seconds": round(self.seconds, 3),
-            "fidelity": None if r.fidelity is None else r.fidelity.to_dict(),
-            "report": None if self.report is None else str(self.report), "notes": list(self.notes),
-        }
-
-
-def enhance_file(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
+def process(
+    source: Any,
+    request: Any,
+    target: Any = None,
     *,
-    options: EnhanceOptions | None = None,
-    load: LoadOptions | None = None,
     format: str | None = None,
-    quality: int | None = None,
-    overwrite: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     report: str | os.PathLike[str] | None = None,
-    runtime: ModelRuntime | None = None,
-    progress: StageProgressFn | None = None,
+    output: OutputOptions | None = None,
+    engine: Engine | None = None,
+    on_event: Any = None,
     cancel: CancelFn | None = None,
-    on_event: EventFn | None = None,
-) -> EnhanceFileResult:
-    """Read, enhance and atomically write one file; ``report`` (.json or .html) explains the result."""
-    from .pipeline.report import report_format, write_report
+) -> JobResult:
+    """Run one request on one source through the job runner; raises a ReviveError when it fails.
 
-    started = time.perf_counter()
-    source, target = Path(source), Path(target)
-    check_target(target, overwrite=overwrite, protect=(source,))  # fail before the slow part
-    report_path = None if report is None else Path(report)
-    if report_path is not None:
-        report_format(report_path)
-        check_target(report_path, overwrite=overwrite, protect=(source, target))
-    photo = imageio.read(source, max_pixels=max_pixels)
-    result = enhance_photo(photo, options or EnhanceOptions(), _context(runtime, progress, cancel),
-                           load=load or LoadOptions(), on_event=on_event)
-    written, notes = _write_result(photo, result.photo, source, target, format, quality, overwrite)
-    notes = (*notes, *result.notes)
-    if report_path is not None:
-        write_report(report_path, result, photo, input=source, output=written)
-    return EnhanceFileResult(source, written, result, report_path, time.perf_counter() - started, tuple(notes))
+    ``source`` is a path, ``"-"``, bytes, a file object, an array, a PIL image or a Photo; ``target``
+    a path, ``"-"`` (stdout) or None (the result stays in ``JobResult.result.photo``).
+    """
+    sink = None if target is None and format is None else Sink.of(target, format)
+    job = Job(Source.of(source), request, sink, None if report is None else Path(report))
+    result = run_job(job, engine=engine or default_engine(), operations=operations(), output=output or OutputOptions(),
+                     on_event=on_event, cancel=cancel)
+    if result.error is not None:
+        raise ReviveError(result.error)
+    return result
 
 
 def diagnose(image: Any) -> Diagnosis:

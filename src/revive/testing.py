@@ -1,13 +1,13 @@
-"""Fakes for tests and examples: models that need no weights, and a runtime that serves them."""
+"""Fakes for tests and examples: models that need no weights, and an engine that serves them."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .engine import Engine
 from .models import ModelRegistry, ModelSpec
 from .models.loaders import LoadOptions
 from .models.spec import ImageModel
-from .runtime import ModelRuntime
 
 
 def fake_spec(name: str = "nearest-x4", scale: int = 4, purpose: str = "upscale",
@@ -33,8 +33,8 @@ class NearestModel:
         return np.repeat(np.repeat(tile, self.scale, axis=0), self.scale, axis=1)
 
 
-class FakeRuntime(ModelRuntime):
-    """A ModelRuntime over given model objects; nothing is read from disk."""
+class FakeEngine(Engine):
+    """An Engine over given model objects; nothing is read from disk."""
 
     def __init__(self, *models: ImageModel) -> None:
         super().__init__(registry=ModelRegistry(m.spec for m in models))

@@ -35,7 +35,7 @@ class TileOptions:
     max_tile: int = 2048
     multiple_of: int = 1  # tiles are reflect-padded up to a multiple of this (window-based models)
     min_size: int = 1  # tiles smaller than this (tiny images) are reflect-padded up to it
-    memory_budget: int | None = None  # bytes for tile="auto"; None = half the memory the output leaves
+    memory_budget: int | None = None  # bytes a run may use for tile="auto" (output included); None = half of what is free
 
     def __post_init__(self) -> None:
         if self.tile is not None and self.tile < 8:
@@ -55,6 +55,9 @@ class TileGrid:
 
     def __len__(self) -> int:
         return len(self.ys) * len(self.xs)
+
+
+MIN_TILE_BUDGET = 64 << 20
 
 
 def available_memory() -> int:
@@ -185,7 +188,10 @@ def process_tiled(
     height, width = image.shape[:2]
     if options.tile is None:
         output_bytes = height * scale * width * scale * image.shape[2] * 4  # the float32 result
-        budget = options.memory_budget or max(available_memory() - output_bytes, 0) // 2
+        if options.memory_budget is not None:  # the output array is held whatever the tile
+            budget = max(options.memory_budget - output_bytes, MIN_TILE_BUDGET)
+        else:
+            budget = max(available_memory() - output_bytes, 0) // 2
         tile = auto_tile_size(bytes_per_pixel, budget, options)
     else:
         tile = options.tile

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ._version import __version__
 from .errors import InvalidParameter
 
 ParamValue = str | int | float | bool | None
@@ -41,7 +42,7 @@ class ProcessingRecord:
 
     operation: str  # "upscale", "enhance", "write"…
     stages: tuple[StageRecord, ...] = ()
-    revive_version: str = field(default_factory=lambda: _revive_version())
+    revive_version: str = __version__
     started: datetime | None = None
     finished: datetime | None = None  # None: the writer stamps the time of writing
 
@@ -49,15 +50,6 @@ class ProcessingRecord:
     def generative(self) -> bool:
         """Whether any step invented content (stored as revive:Generative and the IPTC digital source type)."""
         return any(s.generative for s in self.stages)
-
-
-def _revive_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("revive-photo")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
 
 
 def _blob(value: bytes | None) -> str:
@@ -95,19 +87,17 @@ class Photo:
     alpha: np.ndarray | None = None
     meta: ImageMeta = field(default_factory=ImageMeta)
 
-    def __repr__(self) -> str:
-        """One short line: size, channels, alpha, bit depth, and where it came from; never pixels."""
-        kind = "gray" if self.is_gray else "RGB"
-        alpha = "+alpha" if self.alpha is not None else ""
-        src = f", from {self.meta.source_path.name}" if self.meta.source_path else ""
-        return f"<Photo {self.width}x{self.height} {kind}{alpha} {self.meta.bit_depth}-bit{src}>"
-
     def __post_init__(self) -> None:
         p = self.pixels
         if p.ndim != 3 or p.shape[2] not in (1, 3) or p.dtype != np.float32:
             raise ValueError(f"Photo pixels must be float32 HxWx1 or HxWx3, got {p.dtype} {p.shape}")
         if self.alpha is not None and self.alpha.shape != p.shape[:2]:
             raise ValueError(f"alpha shape {self.alpha.shape} does not match pixels {p.shape[:2]}")
+
+    def __repr__(self) -> str:
+        kind = "gray" if self.is_gray else "RGB"
+        alpha = "+alpha" if self.alpha is not None else ""
+        return f"Photo({self.width}×{self.height} {kind}{alpha}, {self.meta.bit_depth}-bit source)"
 
     @property
     def height(self) -> int:

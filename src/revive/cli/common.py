@@ -1,27 +1,39 @@
-"""What every command shares: error lines, exit codes and a progress display."""
+"""What every command shares: error lines, exit codes, the engine options and a progress display.
+
+Commands parse their arguments into a request and jobs, then hand them to :func:`run_command`,
+which runs them through the library's job runner and prints its events. Only :mod:`revive.api`
+is imported here and in the command modules.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import ImageWriteError, InvalidParameter, ReviveError
-from ..outputs import OutputPlan, expand_inputs, is_output_of, plan_outputs
+from .. import api
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Settings:
+    """Options of the root command that every sub-command honours."""
+
+    debug: bool = False
+
+
+settings = Settings()
 
 
 def error_line(message: str, subject: object | None = None) -> None:
@@ -35,53 +47,15 @@ def note_line(message: str) -> None:
     err_console.print(f"[yellow]revive: note:[/] {escape(message)}", markup=True, highlight=False)
 
 
-def fail(err: ReviveError, subject: object | None = None) -> typer.Exit:
+def fail(err: api.ReviveError, subject: object | None = None) -> typer.Exit:
     """Report a library error; usage-type errors exit 2, the rest 1."""
     error_line(str(err), subject)
-    return typer.Exit(EXIT_USAGE if isinstance(err, InvalidParameter) else EXIT_FAILED)
+    return typer.Exit(EXIT_USAGE if isinstance(err, api.InvalidParameter) else EXIT_FAILED)
 
 
 def print_json(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-
-
-class TileProgress:
-    """A rich progress bar with tile counts and ETA, shown only once a job lasts more than a moment."""
-
-    def __init__(self, enabled: bool, delay: float = 0.4) -> None:
-        self.enabled = enabled and err_console.is_terminal
-        self.delay = delay
-        self._progress: Progress | None = None
-        self._task: Any = None
-        self._label = ""
-        self._started = time.monotonic()
-
-    def start_file(self, label: str) -> None:
-        self._label = label
-        self._started = time.monotonic()
-        if self._progress is not None and self._task is not None:
-            self._progress.reset(self._task, description=label, total=None)
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self._progress is None:
-            if time.monotonic() - self._started < self.delay and done < total:
-                return
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=err_console, transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self._label, total=total)
-        self._progress.update(self._task, description=f"{self._label} · {stage}", completed=done, total=total)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
 
 
 def parse_tile(value: str) -> int | None:
@@ -96,83 +70,104 @@ def parse_tile(value: str) -> int | None:
     return tile
 
 
-_FORMAT_ALIASES = {"jpeg": "jpg", "tif": "tiff"}
+def make_engine(device: str, threads: int | None, memory: str | None) -> api.Engine:
+    """The default engine, or one with the device, threads and memory budget the user asked for."""
+    load = api.LoadOptions(device=device, threads=threads)
+    budget = None if memory is None else api.parse_memory(memory)
+    engine = api.default_engine()
+    if load == engine.options and budget is None:
+        return engine
+    return api.Engine(engine.registry, engine.store, load, memory=budget)
 
 
-def normalize_format(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.lower().lstrip(".")
-    return _FORMAT_ALIASES.get(value, value)
+class EventDisplay:
+    """Shows the runner's events: the phase from the first moment, tiles and a moving ETA (terminals only)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err_console.is_terminal
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, event: api.JobEvent) -> None:
+        if not self.enabled:
+            return
+        if event.kind in ("done", "failed"):
+            self.close()
+            return
+        if self._progress is None:
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[eta]}"),
+                                      TimeElapsedColumn(), console=err_console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("", total=None, eta="")
+        where = f"[{event.index}/{event.total}] " if event.total > 1 else ""
+        label = escape(f"{where}{_short(event.name)} · {event.phase or 'starting'}")
+        eta = f"ETA {_seconds(event.eta)}" if event.eta is not None else ""
+        if event.kind == "progress" and event.of:
+            label += f" ({event.done}/{event.of} tiles)"
+            self._progress.update(self._task, description=label, completed=event.done, total=event.of, eta=eta)
+        else:
+            self._progress.update(self._task, description=label, completed=0, total=None, eta=eta)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
-def plan_file_jobs(
-    inputs: Sequence[Path], output: str | Path | None, format: str | None, tag: str
-) -> tuple[list[OutputPlan], bool]:
-    """Inputs (files and folders, searched recursively) paired with their outputs; True when the
-    inputs name several files. An output ending in a slash is a folder even if it does not exist yet."""
-    wants_folder = output is not None and str(output).endswith(("/", os.sep))
-    out = Path(output) if output is not None else None
-    sources, many = expand_inputs(inputs, recursive=True, exclude=out)
-    if out is None:  # outputs land beside their inputs: a folder's earlier outputs are not inputs again
-        given = {Path(p) for p in inputs}
-        sources = [s for s in sources if s in given or not is_output_of(s, tag)]
-    if not sources:
-        raise InvalidParameter(f"no image files found in {', '.join(map(str, inputs))}")
-    output_is_dir = many or wants_folder or (out is not None and out.is_dir())
-    roots = [p for p in inputs if p.is_dir()]
-    plans = plan_outputs(sources, out, output_is_dir=output_is_dir, format=normalize_format(format), tag=tag,
-                         roots=roots)
-    return plans, many
+def _short(name: str, width: int = 40) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
-class FileResult(Protocol):
-    @property
-    def notes(self) -> tuple[str, ...]: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
+def _seconds(value: float) -> str:
+    value = max(0.0, value)
+    return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
 
 
-ResultT = TypeVar("ResultT", bound=FileResult)
-
-
-def run_file_jobs(
-    plans: Sequence[OutputPlan],
-    run_one: Callable[[OutputPlan], ResultT | None],
-    summarize: Callable[[ResultT], Sequence[str]],
+def run_command(
+    jobs: Sequence[api.Job],
+    engine: api.Engine,
     *,
-    progress: TileProgress,
-    quiet: bool,
-    json_lines: bool,
+    output: api.OutputOptions | None = None,
+    quiet: bool = False,
+    json_lines: bool = False,
+    summarize: Callable[[api.JobResult], Sequence[str]] = lambda result: (),
 ) -> int:
-    """Run each file; a failure is one red line and the rest still run. Returns the exit code.
-
-    ``run_one`` may return None when it reported on its own (a dry run).
-    """
+    """Run the jobs; each failure is one red line and the rest still run. Returns the exit code."""
+    display = EventDisplay(enabled=not quiet and not json_lines)
     failures = 0
+
+    def report(result: api.JobResult) -> None:
+        nonlocal failures
+        display.close()
+        if not result.ok:
+            failures += 1
+            subject = None if result.error and result.error.startswith(result.job.source.name) else result.job.source.name
+            error_line(result.error or "failed", subject)
+            if settings.debug and result.traceback:
+                err_console.print(result.traceback, markup=False, highlight=False)
+        if json_lines:
+            print_json(result.to_dict())
+            return
+        if quiet or not result.ok:
+            return
+        for note in result.notes:
+            note_line(f"{result.job.source.name}: {note}")
+        to_stdout = result.job.sink is not None and result.job.sink.stream is not None
+        console = err_console if to_stdout else out_console  # stdout carries the image itself
+        for line in summarize(result):
+            console.print(line, markup=False)
+
     try:
-        for plan in plans:
-            progress.start_file(plan.source.name)
-            try:
-                result = run_one(plan)
-            except ReviveError as err:
-                failures += 1
-                progress.close()
-                # Output-side errors already name the output path; the rest are about the input.
-                error_line(str(err), None if isinstance(err, ImageWriteError) else plan.source)
-                if json_lines:
-                    print_json({"input": str(plan.source), "error": str(err)})
-                continue
-            progress.close()
-            if result is None:
-                continue
-            if json_lines:
-                print_json(result.to_dict())
-            elif not quiet:
-                for note in result.notes:
-                    note_line(f"{plan.source}: {note}")
-                for line in summarize(result):
-                    out_console.print(line, markup=False)
+        api.run_jobs(jobs, engine=engine, operations=api.operations(), output=output or api.OutputOptions(), on_event=display,
+                     on_result=report)
     finally:
-        progress.close()
+        display.close()
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def prepare(build: Callable[[], Any]) -> Any:
+    """Run argument checks that may fail with a library error: one line and exit 2 (usage) or 1."""
+    try:
+        return build()
+    except api.ReviveError as err:
+        raise fail(err) from err

@@ -8,38 +8,34 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ReviveError
+from .. import api
 from .common import EXIT_FAILED, EXIT_OK, error_line, note_line, out_console, print_json
 
 
 def compare(
     a: Annotated[Path, typer.Argument(help="Reference image.", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Image to score against A.", show_default=False)],
-    y: Annotated[bool, typer.Option("--y", help="Compare luma only (Y of BT.601 YCbCr), as SR papers do.")] = False,
-    crop: Annotated[int, typer.Option("--crop", min=0, help="Pixels cut from every border first (SR papers: the scale).")] = 0,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    y: Annotated[bool, typer.Option("--y", metavar="", help="Compare luma only (Y of BT.601 YCbCr), as SR papers do.")] = False,
+    crop: Annotated[int, typer.Option("--crop", min=0, metavar="PX", help="Pixels cut from every border first (SR papers: the scale).")] = 0,
+    json_lines: Annotated[bool, typer.Option("--json", metavar="", help="One JSON object on stdout.")] = False,
     strip: Annotated[Optional[Path], typer.Option("--strip", help="Also write A and B side by side to this image.")] = None,  # noqa: UP045
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --strip file.")] = False,
+    overwrite: Annotated[bool, typer.Option(metavar="", help="Replace an existing --strip file.")] = False,
 ) -> None:
     """PSNR (dB) and SSIM of B against A. Sizes must match, or differ by an integer factor."""
-    from .. import imageio
-    from ..pipeline.metrics import compare as run_compare
-    from ..pipeline.metrics import side_by_side
-
     subject: Path = a
     try:
-        photo_a = imageio.read(a)
+        photo_a = api.read(a)
         subject = b
-        photo_b = imageio.read(b)
-        result = run_compare(photo_a, photo_b, crop_border=crop, y_channel=y)
+        photo_b = api.read(b)
+        result = api.compare(photo_a, photo_b, crop_border=crop, y_channel=y)
         if result.resized_from is not None:
             (bw, bh), (aw, ah) = result.resized_from, result.size
             note_line(f"{b} is {bw}×{bh} and {a} is {aw}×{ah}: resized B to A with INTER_AREA")
         if strip is not None:
             subject = strip
-            imageio.write(side_by_side(photo_a, photo_b, (a.name, b.name)), strip, overwrite=overwrite,
+            api.write(api.side_by_side(photo_a, photo_b, (a.name, b.name)), strip, overwrite=overwrite,
                           protect=(a, b))
-    except ReviveError as err:
+    except api.ReviveError as err:
         error_line(str(err), subject)
         if json_lines:
             print_json({"a": str(a), "b": str(b), "error": str(err)})

@@ -3,50 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from ..errors import ReviveError
-from .common import EXIT_FAILED, EXIT_OK, error_line, out_console, print_json
-
-if TYPE_CHECKING:
-    from ..pipeline.analysis import Diagnosis
+from .. import api
+from .common import make_engine, out_console, prepare, run_command
+from .options import INPUTS
 
 
 def diagnose(
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per image per line.")] = False,
+    images: INPUTS,
+    json_lines: Annotated[bool, typer.Option("--json", metavar="", help="One JSON object per image per line.")] = False,
 ) -> None:
-    """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces."""
-    from .. import imageio
-    from ..outputs import expand_inputs
-    from ..pipeline.analysis import diagnose as run_diagnosis
+    """Measure noise, JPEG damage, blur, colour cast, exposure, content type and faces.
 
-    failures = 0
-    paths, _ = expand_inputs(images)  # a folder stands for its images, as with enhance
-    if not paths:
-        error_line("no image files found in the given folder(s)")
-        raise typer.Exit(EXIT_FAILED)
-    for path in paths:
-        try:
-            result = run_diagnosis(imageio.read(path))
-        except ReviveError as err:
-            failures += 1
-            error_line(str(err), path)
-            if json_lines:
-                print_json({"input": str(path), "error": str(err)})
-            continue
-        if json_lines:
-            print_json({"input": str(path), **result.to_dict()})
-        else:
-            _print_table(path, result)
-    raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+    IMAGE... are image files or folders (searched recursively).
+    """
+    engine = make_engine("auto", None, None)
+    jobs = prepare(lambda: api.file_jobs([str(p) for p in images], None, api.DiagnoseRequest(), engine=engine,
+                                         operations=api.operations()))
+
+    def show(result: api.JobResult) -> list[str]:
+        if result.result is not None and isinstance(result.result.extra, api.Diagnosis):
+            _print_table(Path(result.job.source.name), result.result.extra)
+        return []
+
+    raise typer.Exit(run_command(jobs, engine, quiet=False, json_lines=json_lines, summarize=show))
 
 
-def _print_table(path: Path, result: Diagnosis) -> None:
+def _print_table(path: Path, result: api.Diagnosis) -> None:
     table = Table(title=str(path), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("measure")
     table.add_column("value")

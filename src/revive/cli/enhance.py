@@ -3,112 +3,128 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ReviveError
-from .common import TileProgress, fail, out_console, parse_tile, plan_file_jobs, print_json, run_file_jobs
-
-if TYPE_CHECKING:
-    from ..api import EnhanceFileResult
-    from ..outputs import OutputPlan
-    from ..pipeline.autopilot import EnhanceOptions
-    from ..runtime import ModelRuntime
-
-
-def _report_path(report: Path | None, source: Path, many: bool, taken: set[Path]) -> Path | None:
-    """The report file for one input: as given for one input, ``<stem>-<input stem><suffix>`` for several
-    (``-1``, ``-2``… when inputs from different folders share a name, as their outputs do)."""
-    if report is None or not many:
-        return report
-    path, n = report.with_name(f"{report.stem}-{source.stem}{report.suffix}"), 0
-    while path in taken:
-        n += 1
-        path = report.with_name(f"{report.stem}-{source.stem}-{n}{report.suffix}")
-    taken.add(path)
-    return path
+from .. import api
+from .common import make_engine, out_console, parse_tile, prepare, print_json, run_command
+from .options import (
+    DEVICE,
+    FORMAT,
+    INPUTS,
+    JSON,
+    MAX_PIXELS,
+    MEMORY,
+    OUTPUT,
+    OVERWRITE,
+    PRINT,
+    QUALITY,
+    QUIET,
+    THREADS,
+    TILE,
+    parse_print,
+)
 
 
 def enhance(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan with its reasons; write nothing.")] = False,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per photo (the plan with --dry-run).")] = False,
-    report: Annotated[Optional[Path], typer.Option(help="Write a report: report.json or report.html (several inputs: one each, named after the input).")] = None,  # noqa: UP045
-    scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
-    faces: Annotated[str, typer.Option(help="Face restoration: auto, on or off.")] = "auto",
-    denoise: Annotated[str, typer.Option(help="Noise and JPEG cleanup: auto, off, or a strength 0..1.")] = "auto",
-    color: Annotated[str, typer.Option(help="White balance, exposure and contrast: auto or off.")] = "auto",
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the model's result over a plain resample.")] = 0.8,
-    tile: Annotated[str, typer.Option(help="Tile size in pixels for model steps, or 'auto' (from free memory).")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all cores).")] = None,  # noqa: UP045
-    device: Annotated[str, typer.Option(help="auto, cpu or gpu (or cuda:N / mps with torch models).")] = "auto",
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp or tiff.")] = None,  # noqa: UP045
-    quality: Annotated[Optional[int], typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")] = None,  # noqa: UP045
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs and reports.")] = False,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels (decompression bombs).")] = 100_000_000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary lines.")] = False,
+    inputs: INPUTS,
+    output: OUTPUT = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", metavar="", help="Print the plan with its reasons; write nothing.")] = False,
+    json_lines: JSON = False,
+    report: Annotated[Optional[Path], typer.Option(metavar="FILE.json|FILE.html", help="Write a report (several inputs: one each, named after the input).")] = None,  # noqa: UP045
+    scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
+    print_size: PRINT = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
+    faces: Annotated[str, typer.Option(metavar="auto|on|off", help="Face restoration.")] = "auto",
+    denoise: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Noise and JPEG cleanup: auto, off, or a strength.")] = "auto",
+    color: Annotated[str, typer.Option(metavar="auto|off", help="White balance, exposure and contrast.")] = "auto",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
+    strength: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample.")] = 0.8,
+    tile: TILE = "auto",
+    threads: THREADS = None,
+    device: DEVICE = "auto",
+    memory: MEMORY = None,
+    format: FORMAT = None,
+    quality: QUALITY = None,
+    overwrite: OVERWRITE = False,
+    max_pixels: MAX_PIXELS = 100_000_000,
+    quiet: QUIET = False,
 ) -> None:
-    """Enhance photos automatically: diagnose, then denoise/deblock, upscale, fix colour — and prove it faithful."""
-    from .. import api
-    from ..models.loaders import LoadOptions
-    from ..pipeline.report import report_format
+    """Enhance photos automatically: diagnose, then clean, upscale, fix colour — and prove it faithful.
 
-    try:
-        options = api.EnhanceOptions(
-            scale=scale, model=model, faces=faces, denoise=api.EnhanceOptions.parse_denoise(denoise),  # type: ignore[arg-type]
-            color=color, strength=strength, tile=parse_tile(tile),  # type: ignore[arg-type]
-        )
-        runtime = api.default_runtime()
-        if model is not None:
-            runtime.registry.get(model)  # an unknown name fails now, with suggestions
+    IMAGE... are image files or folders (searched recursively).
+
+    Use '-' as the input to read stdin and '-o -' to write stdout (with --format).
+    """
+
+    def build() -> tuple[api.Engine, api.EnhanceRequest, list[api.Job]]:
+        engine = make_engine(device, threads, memory)
+        chosen = {"faces": faces, "denoise": denoise, "color": color, **_pairs(set_ or [])}
+        options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, tile=parse_tile(tile),
+                                          print_size=parse_print(print_size),
+                                          **{k: v for k, v in chosen.items() if v != "auto"})
+        request = api.EnhanceRequest(api.check_options(options))
         if report is not None:
-            report_format(report)
-        plans, many = plan_file_jobs(inputs, output, format, "enhanced")
-    except ReviveError as err:
-        raise fail(err) from err
+            api.report_format(report)
+        if model is not None:
+            engine.registry.get(model)  # an unknown name fails now, with suggestions
+        jobs = api.file_jobs([str(p) for p in inputs], output, request, engine=engine, operations=api.operations(),
+                             format=format, report=report)
+        return engine, request, jobs
 
-    load = LoadOptions(device=device, threads=threads)
-    reports_taken: set[Path] = set()
+    engine, request, jobs = prepare(build)
+    if dry_run:
+        raise typer.Exit(_dry_run(jobs, request, engine, max_pixels, json_lines))
 
-    def run_one(target: OutputPlan) -> EnhanceFileResult | None:
-        if dry_run:
-            _dry_run(target.source, target.target, options, max_pixels, runtime, json_lines)
-            return None
-        return api.enhance_file(
-            target.source, target.target, options=options, load=load, format=target.format,
-            quality=quality, overwrite=overwrite, max_pixels=max_pixels,
-            report=_report_path(report, target.source, many, reports_taken), runtime=runtime, progress=progress,
-        )
-
-    def summarize(result: EnhanceFileResult) -> list[str]:
-        r = result.result
-        steps = ", ".join(s.stage for s in r.plan.steps if s.track != "reference") or "nothing to do"
-        lines = [f"{result.input} → {result.output}  ({r.photo.width}×{r.photo.height}; {steps}; "
+    def summarize(result: api.JobResult) -> list[str]:
+        done = result.result
+        extra = done.extra if done is not None else None
+        if not isinstance(extra, api.EnhanceResult):
+            return []
+        steps = ", ".join(s.stage for s in extra.plan.steps if s.track != "reference") or "nothing to do"
+        sink = result.job.sink.name if result.job.sink else "-"
+        lines = [f"{result.job.source.name} → {sink}  ({extra.photo.width}×{extra.photo.height}; {steps}; "
                  f"{result.seconds:.1f} s)"]
-        if result.report is not None:
-            lines.append(f"  report: {result.report}")
+        if result.job.report is not None:
+            lines.append(f"  report: {result.job.report}")
         return lines
 
-    progress = TileProgress(enabled=not quiet and not json_lines and not dry_run)
-    raise typer.Exit(run_file_jobs(plans, run_one, summarize, progress=progress, quiet=quiet, json_lines=json_lines))
+    options = api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
+    raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
 
 
-def _dry_run(source: Path, target: Path, options: EnhanceOptions, max_pixels: int, runtime: ModelRuntime,
-             json_lines: bool) -> None:
-    from .. import api
+def _pairs(values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise api.InvalidParameter(f"--set takes OPTION=VALUE, got {value!r}")
+        pairs[name.strip()] = setting.strip()
+    return pairs
 
-    o = options
-    plan = api.plan(api.read(source, max_pixels=max_pixels), scale=o.scale, model=o.model, faces=o.faces,
-                    denoise=o.denoise, color=o.color, strength=o.strength, tile=o.tile, runtime=runtime)
-    if json_lines:
-        print_json({"input": str(source), "output": str(target), "dry_run": True, **plan.to_dict()})
-        return
-    out_console.print(f"{source} → {target}  (dry run: nothing written)", markup=False)
-    out_console.print("  " + plan.explain().replace("\n", "\n  "), markup=False)
-    out_console.print()
+
+def _dry_run(jobs: list[api.Job], request: api.EnhanceRequest, engine: api.Engine, max_pixels: int,
+             json_lines: bool) -> int:
+    """The plan for each photo, and why; nothing is written."""
+    from .common import EXIT_FAILED, EXIT_OK, error_line
+
+    failures = 0
+    for job in jobs:
+        sink = job.sink.name if job.sink else "-"
+        try:
+            plan = api.plan(job.source.read(max_pixels), request.options, engine=engine)
+        except api.ReviveError as err:
+            failures += 1
+            error_line(str(err), job.source.name)
+            continue
+        if json_lines:
+            print_json({"input": job.source.name, "output": sink, "dry_run": True, **plan.to_dict()})
+            continue
+        out_console.print(f"{job.source.name} → {sink}  (dry run: nothing written)", markup=False)
+        out_console.print("  " + plan.explain().replace("\n", "\n  "), markup=False)
+        out_console.print()
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 def register(app: typer.Typer) -> None:

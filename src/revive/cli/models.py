@@ -27,13 +27,11 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
-from ..errors import ReviveError
-from ..models import ModelSpec, ModelStore, default_registry
-from ..models.download import Progress as DownloadProgress
-from ..models.importer import import_model
+from ..api import DownloadProgress, ModelSpec, ModelStore, ReviveError, default_registry, import_model
 from .common import EXIT_FAILED, err_console, error_line, note_line, out_console
 
-models_app = typer.Typer(name="models", help="List, download, import and check models.", no_args_is_help=True)
+models_app = typer.Typer(name="models", help="List, download, import and check models.", no_args_is_help=True,
+                        rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -93,7 +91,7 @@ _STATUS_STYLE = {"embedded": "green", "downloaded": "green", "imported": "cyan",
 
 @models_app.command("list")
 def list_models(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show every model revive knows and whether it is on this computer."""
     with _errors():

@@ -1,67 +1,79 @@
-"""`revive upscale`: super-resolution of files and folders."""
+"""`revive upscale`: super-resolution of files and folders (or stdin to stdout)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ReviveError
-from .common import TileProgress, fail, parse_tile, plan_file_jobs, run_file_jobs
-
-if TYPE_CHECKING:
-    from ..api import UpscaleResult
-    from ..outputs import OutputPlan
+from .. import api
+from .common import make_engine, parse_tile, prepare, run_command
+from .options import (
+    DEVICE,
+    FORMAT,
+    INPUTS,
+    JSON,
+    MAX_PIXELS,
+    MEMORY,
+    OUTPUT,
+    OVERWRITE,
+    PRINT,
+    QUALITY,
+    QUIET,
+    THREADS,
+    TILE,
+    TILE_OVERLAP,
+    parse_print,
+)
 
 
 def upscale(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, or folder for several inputs.")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (see 'revive models list').")] = None,  # noqa: UP045
-    scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Any positive factor; default: the model's own.")] = None,  # noqa: UP045
-    tile: Annotated[str, typer.Option(help="Tile size in pixels, or 'auto' (from free memory).")] = "auto",
-    tile_overlap: Annotated[int, typer.Option(min=0, max=256, help="Context pixels each tile borrows from its neighbours.")] = 32,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all cores).")] = None,  # noqa: UP045
-    device: Annotated[str, typer.Option(help="auto, cpu or gpu (or cuda:N / mps with torch models).")] = "auto",
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp or tiff.")] = None,  # noqa: UP045
-    quality: Annotated[Optional[int], typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")] = None,  # noqa: UP045
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels (decompression bombs).")] = 100_000_000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary lines.")] = False,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON summary line per output.")] = False,
+    inputs: INPUTS,
+    output: OUTPUT = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Model name (see 'revive models list').")] = None,  # noqa: UP045
+    scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Any positive factor up to 16; default: the model's own.")] = None,  # noqa: UP045
+    print_size: PRINT = None,
+    tile: TILE = "auto",
+    tile_overlap: TILE_OVERLAP = 32,
+    threads: THREADS = None,
+    device: DEVICE = "auto",
+    memory: MEMORY = None,
+    format: FORMAT = None,
+    quality: QUALITY = None,
+    overwrite: OVERWRITE = False,
+    max_pixels: MAX_PIXELS = 100_000_000,
+    quiet: QUIET = False,
+    json_lines: JSON = False,
 ) -> None:
-    """Upscale photos with a super-resolution model (default: the embedded Real-ESRGAN x4plus)."""
-    from .. import api
-    from ..models import DEFAULT_UPSCALE_MODEL
-    from ..models.loaders import LoadOptions
-    from ..outputs import suffix_tag
-    from ..stages.upscale import UpscaleParams
+    """Upscale photos with a super-resolution model (default: the embedded Real-ESRGAN x4plus).
 
-    load = LoadOptions(device=device, threads=threads)
-    try:
-        params = UpscaleParams(model=model or DEFAULT_UPSCALE_MODEL, scale=scale, tile=parse_tile(tile),
-                               tile_overlap=tile_overlap)
-        runtime = api.default_runtime()
-        spec = runtime.registry.get(params.model)
-        plans, _ = plan_file_jobs(inputs, output, format, suffix_tag(params.scale, spec.scale))
-        runtime.load(params.model, load)  # a missing model or device is one error line, not one per file
-    except ReviveError as err:
-        raise fail(err) from err
+    IMAGE... are image files or folders (searched recursively).
 
-    def run_one(plan: OutputPlan) -> UpscaleResult:
-        return api.upscale_file(
-            plan.source, plan.target, params=params, load=load, format=plan.format, quality=quality,
-            overwrite=overwrite, max_pixels=max_pixels, runtime=runtime, progress=progress,
-        )
+    Use '-' as the input to read stdin and '-o -' to write stdout (with --format).
+    """
 
-    def summarize(result: UpscaleResult) -> list[str]:
-        w, h = result.output_size
-        return [f"{result.input} → {result.output}  ({w}×{h}, {result.seconds:.1f} s)"]
+    def build() -> tuple[api.Engine, list[api.Job], api.OutputOptions]:
+        engine = make_engine(device, threads, memory)
+        params = api.UpscaleParams(model=model or api.DEFAULT_UPSCALE_MODEL, scale=scale, tile=parse_tile(tile),
+                                   tile_overlap=tile_overlap)
+        request = api.UpscaleRequest(params, print_size=parse_print(print_size))
+        jobs = api.file_jobs([str(p) for p in inputs], output, request, engine=engine, operations=api.operations(),
+                             format=format)
+        engine.load(params.model)  # a missing model or device is one error line, not one per file
+        return engine, jobs, api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
 
-    progress = TileProgress(enabled=not quiet and not json_lines)
-    raise typer.Exit(run_file_jobs(plans, run_one, summarize, progress=progress, quiet=quiet, json_lines=json_lines))
+    engine, jobs, options = prepare(build)
+
+    def summarize(result: api.JobResult) -> list[str]:
+        photo = result.result.photo if result.result else None
+        size = f"{photo.width}×{photo.height}, " if photo is not None else ""
+        return [f"{result.job.source.name} → {result.job.sink.name if result.job.sink else '-'}  "
+                f"({size}{result.seconds:.1f} s)"]
+
+    raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
 
 
 def register(app: typer.Typer) -> None:
     app.command(no_args_is_help=True)(upscale)
+
+

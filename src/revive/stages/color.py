@@ -26,10 +26,10 @@ import numpy as np
 
 from ..colorimetry import downscale, gray_edge_illuminant, linear_to_srgb, srgb_to_linear
 from ..errors import InvalidParameter
-from ..models.loaders import LoadOptions
 from ..types import Photo
-from .base import StageContext
+from .base import StageContext, StageInfo, StageOption
 from .denoise import check_strength, classical_step
+from .planning import PlanContext, Step
 
 _LUMINANCE = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec.709 / sRGB primaries, linear light
 _MAX_GAIN = 2.0
@@ -62,7 +62,7 @@ class ColorParams:
 class ColorStage:
     name = "color"
 
-    def __init__(self, params: ColorParams, load: LoadOptions | None = None) -> None:
+    def __init__(self, params: ColorParams) -> None:
         self.params = params
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
@@ -174,3 +174,69 @@ def _stretch_and_clahe(pixels: np.ndarray, strength: float) -> np.ndarray:
         return linear_to_srgb(y)[:, :, None]
     lab[:, :, 0] = new_light
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0).astype(np.float32)
+
+
+# --- planning ---------------------------------------------------------------------------------------
+
+TOLERATED_CAST = 8.0  # a restrained hand: white balance leaves this much of the light's mood (Lab chroma)
+MAX_WHITE_BALANCE = 0.8
+STRONG_CAST = 30.0  # tungsten light under a daylight setting reads ~40: a scene of one colour can read as much
+AGED_TOLERATED_CAST = 3.0  # on a faded print the cast is the dyes' ageing: take it out nearly all the way
+AGED_MAX_WHITE_BALANCE = 0.9
+MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the gray-edge estimate
+EXPOSURE_STRENGTH = 0.8
+UNDER_EXPOSED_CONTRAST = 0.5
+WASHED_OUT_CONTRAST = 0.8
+WASHED_OUT_SHADOW_L = 40.0
+COLOR_OPTION = StageOption("color", "White balance, exposure and contrast: auto or off.")
+
+
+def plan_color(ctx: PlanContext) -> list[Step]:
+    """Colour cast → restrained white balance; under-exposure → exposure and contrast; washed out or
+    faded → contrast. Clipped highlights only get a note."""
+    if ctx.setting(COLOR_OPTION.name) == "off":
+        return []
+    d, notes = ctx.diagnosis, ctx.notes
+    cast, exposure = d.color_cast, d.exposure
+    aged = exposure.verdict == "faded"  # a faded print's cast is its dyes' ageing, not the light's mood
+    tolerated, most = (AGED_TOLERATED_CAST, AGED_MAX_WHITE_BALANCE) if aged else (TOLERATED_CAST, MAX_WHITE_BALANCE)
+    needed = cast.attention or (aged and cast.strength > TOLERATED_CAST)  # fading also weakens the cast it shows
+    wb = round(min(most, 1.0 - tolerated / cast.strength), 2) if needed else 0.0
+    if wb > 0 and d.resolution.megapixels < MIN_WHITE_BALANCE_MP:
+        notes.append(f"a {cast.direction} cast was measured (strength {cast.strength:.0f}), but the photo is too small "
+                     "to tell a cast from coloured objects; white balance left alone")
+        wb = 0.0
+    expo = contrast = 0.0
+    reasons: list[str] = []
+    if wb > 0:
+        why = "the print's ageing, not the light" if aged else "keeping some of the light's mood"
+        reasons.append(f"{cast.direction} cast (strength {cast.strength:.0f}) → white balance at {wb:.0%} "
+                       f"(to about {cast.strength * (1 - wb):.0f}, {why})")
+        if cast.strength > STRONG_CAST and not aged:
+            notes.append(f"the {cast.direction} cast is as strong as tungsten light (strength {cast.strength:.0f}); "
+                         "if that colour is the subject's (a sunset, a close-up of one colour), pass --color off")
+    if exposure.verdict == "under":
+        expo, contrast = EXPOSURE_STRENGTH, UNDER_EXPOSED_CONTRAST
+        reasons.append(f"under-exposed (mean L* {exposure.mean_lightness:.0f}, brightest 1 % at "
+                       f"L* {exposure.highlights_l99:.0f}) → brighten and add contrast")
+    elif exposure.verdict == "over":
+        if exposure.shadows_l1 > WASHED_OUT_SHADOW_L:
+            contrast = WASHED_OUT_CONTRAST
+            reasons.append(f"washed out (darkest 1 % at L* {exposure.shadows_l1:.0f}) → stretch contrast")
+        if exposure.clipped_highlights > 0.0:
+            notes.append(f"{exposure.clipped_highlights:.1%} of the photo is clipped white; "
+                         "detail lost there cannot be recovered")
+    elif exposure.verdict == "faded":
+        contrast = WASHED_OUT_CONTRAST
+        reasons.append(f"faded (tones span only L* {exposure.shadows_l1:.0f}–{exposure.highlights_l99:.0f}) "
+                       "→ stretch contrast")
+    if not reasons:
+        return []
+    return [Step("color", ColorParams(white_balance=wb, exposure=expo, contrast=contrast), "; ".join(reasons))]
+
+
+STAGE = StageInfo(
+    name="color", params_type=ColorParams, build=ColorStage, phase=50, option=COLOR_OPTION,
+    summary="white balance, exposure and contrast from the diagnosis",
+    plan=plan_color,
+)

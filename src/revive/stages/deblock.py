@@ -13,16 +13,27 @@ grid is gone.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
-from ..models.loaders import LoadOptions
 from ..types import Photo
-from .base import StageContext
-from .denoise import blend_pixels, check_strength, classical_step, run_restoration_model
+from .base import StageContext, StageInfo
+from .denoise import (
+    CLEANUP_OPTION,
+    _note_model_cleans_anyway,
+    blend_pixels,
+    check_strength,
+    classical_step,
+    cleanup_step,
+    describe_classical,
+    forced_strength,
+    has_model,
+    run_restoration_model,
+)
+from .planning import PlanContext, Step, first_name
 
 # ITU-T T.81 Annex K tables, natural (row-major) order
 _STD_LUMINANCE = np.array([
@@ -66,16 +77,15 @@ class DeblockParams:
 class DeblockStage:
     name = "deblock"
 
-    def __init__(self, params: DeblockParams, load: LoadOptions | None = None) -> None:
+    def __init__(self, params: DeblockParams) -> None:
         self.params = params
-        self.load_options = load
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
         p = self.params
         if p.strength == 0.0:
             return photo
         if p.model is not None:
-            cleaned = run_restoration_model(photo, p.model, p.tile, p.tile_overlap, context, self.load_options)
+            cleaned = run_restoration_model(photo, p.model, p.tile, p.tile_overlap, context)
             return blend_pixels(photo, cleaned.pixels, p.strength)
         with classical_step(self.name, context):
             out = deblock_pixels(photo.pixels, p.quality)
@@ -129,3 +139,36 @@ def _shift_threshold(channel: np.ndarray, table: np.ndarray) -> np.ndarray:
             acc[dy : dy + bh * 8, dx : dx + bw * 8] += back.transpose(0, 2, 1, 3).reshape(bh * 8, bw * 8)
             count[dy : dy + bh * 8, dx : dx + bw * 8] += 1.0
     return (acc / np.maximum(count, 1.0))[8 : 8 + h, 8 : 8 + w]
+
+
+RESAVED_MARGIN = 15  # pixel estimates of a JPEG saved once scatter ±10 around its tables' quality
+
+
+def plan_deblock(ctx: PlanContext) -> list[Step]:
+    """JPEG damage → deblock at the estimated quality (the blocks' own, when they are older than the tables)."""
+    jpeg = ctx.diagnosis.jpeg
+    if ctx.setting(CLEANUP_OPTION.name) == "off":
+        _note_model_cleans_anyway(ctx, "jpeg", "JPEG artefacts", jpeg.attention)
+        return []
+    if not (jpeg.attention and jpeg.quality is not None):
+        return []
+    forced = forced_strength(ctx)
+    model = first_name(ctx.capabilities.installed_for("deblock"))
+    quality, why = int(jpeg.quality), f"JPEG quality≈{jpeg.quality}"
+    if jpeg.source == "tables" and jpeg.pixel_quality < quality - RESAVED_MARGIN:  # the blocks are older, worse
+        quality, why = jpeg.pixel_quality, f"{why}, with blocks like quality≈{jpeg.pixel_quality} (saved before)"
+    params = DeblockParams(quality=quality, strength=1.0 if forced is None else forced, model=model,
+                           **ctx.options.tiling())
+    return [cleanup_step(ctx, "deblock", params, why, "jpeg")]
+
+
+def classical_deblock(reference: Photo, result: Photo | None, params: DeblockParams, context: StageContext) -> Photo:
+    return DeblockStage(replace(params, model=None)).run(reference, context)
+
+
+STAGE = StageInfo(
+    name="deblock", params_type=DeblockParams, build=DeblockStage, phase=11, option=CLEANUP_OPTION,
+    summary="JPEG deblocking: a store model, else DCT thresholding at the estimated quality",
+    runs_model=has_model, counterpart=classical_deblock, plan=plan_deblock,
+    describe_plain=lambda p: f"deblock with {describe_classical(p)}",
+)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import Cancelled, InvalidParameter
-from ..models.loaders import LoadOptions
+from ..models import ModelSpec
 from ..types import Photo
-from .base import StageContext
+from .base import StageContext, StageInfo, StageOption
+from .planning import PlanContext, Step, first_name
 from .upscale import UpscaleParams, upscale_photo
 
 H_PER_SIGMA = 0.75  # NLM h per unit of noise σ (8-bit), colour: the PSNR optimum on real photos
@@ -54,16 +56,15 @@ class DenoiseParams:
 class DenoiseStage:
     name = "denoise"
 
-    def __init__(self, params: DenoiseParams, load: LoadOptions | None = None) -> None:
+    def __init__(self, params: DenoiseParams) -> None:
         self.params = params
-        self.load_options = load
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
         p = self.params
         if p.strength == 0.0 or (p.model is None and p.sigma <= 0.0):
             return photo
         if p.model is not None:
-            cleaned = run_restoration_model(photo, p.model, p.tile, p.tile_overlap, context, self.load_options)
+            cleaned = run_restoration_model(photo, p.model, p.tile, p.tile_overlap, context)
             return blend_pixels(photo, cleaned.pixels, p.strength)
         with classical_step(self.name, context):
             delta = nlm_difference(photo.pixels, p.sigma)
@@ -91,10 +92,10 @@ def blend_pixels(photo: Photo, processed: np.ndarray, strength: float) -> Photo:
     return photo.evolve(pixels=np.clip(mixed, 0.0, 1.0).astype(np.float32))
 
 
-def run_restoration_model(photo: Photo, model_name: str, tile: int | None, overlap: int, context: StageContext,
-                          load: LoadOptions | None) -> Photo:
+def run_restoration_model(photo: Photo, model_name: str, tile: int | None, overlap: int,
+                          context: StageContext) -> Photo:
     """A same-size restoration model (denoise, deblock) through the upscale stage's tiled path."""
-    model = context.runtime.load(model_name, load)
+    model = context.load_model(model_name)
     return upscale_photo(photo, model, UpscaleParams(model=model_name, scale=1.0, tile=tile, tile_overlap=overlap),
                          context)
 
@@ -109,3 +110,95 @@ def classical_step(name: str, context: StageContext) -> Iterator[None]:
     yield
     if context.progress is not None:
         context.progress(name, 1, 1)
+
+
+# --- planning: shared by the cleanup stages (deblock, denoise) -------------------------------------
+
+CLEANUP_OPTION = StageOption("denoise", "Noise and JPEG cleanup: auto, off, or a strength 0..1.",
+                             accepts=("auto", "off", "strength"))
+FORCED_MIN_SIGMA = 3.0  # --denoise N on a photo that measures cleaner still filters this much
+
+
+def auto_denoise_strength(sigma: float) -> float:
+    """Gentler on light grain (some of it reads as texture), full on strong noise."""
+    return round(min(1.0, max(0.5, 0.5 + (sigma - 4.0) / 16.0)), 2)
+
+
+def restores(spec: ModelSpec | None) -> frozenset[str]:
+    """Damage a model removes on its own while it works ("noise", "jpeg", "blur"), as declared.
+
+    Declared by the catalog as a spec option ``restores`` (comma-separated).
+    """
+    if spec is None:
+        return frozenset()
+    declared = spec.option("restores", "") or ""
+    return frozenset(p.strip() for p in declared.split(",") if p.strip())
+
+
+def restored_by_upscale(ctx: PlanContext) -> frozenset[str]:
+    """What the planned upscale model removes by itself (nothing when no model will run)."""
+    step = ctx.planned("upscale")
+    if step is None or ctx.plain:
+        return frozenset()
+    return restores(ctx.capabilities.spec(step.params.model))
+
+
+def cleanup_step(ctx: PlanContext, stage: str, params: DenoiseParams | Any, why: str, damage: str) -> Step:
+    """A cleanup step; where the upscale model removes that damage itself (and does it better than a
+    filter in front of it, which costs detail), the filter only cleans the guard's reference."""
+    how = f"{stage} with {params.method} at strength {params.strength:.2g}"
+    if params.model is None and damage in restored_by_upscale(ctx):
+        return Step(stage, params, f"{why} → the upscale model removes it itself; {how} for the guard's reference",
+                    track="reference")
+    return Step(stage, params, f"{why} → {how}")
+
+
+def forced_strength(ctx: PlanContext) -> float | None:
+    setting = ctx.setting(CLEANUP_OPTION.name)
+    return float(setting) if isinstance(setting, float) else None
+
+
+def plan_denoise(ctx: PlanContext) -> list[Step]:
+    """Noise → denoise with the filter's strength from the measured σ (a store model takes over)."""
+    d = ctx.diagnosis
+    if ctx.setting(CLEANUP_OPTION.name) == "off":
+        _note_model_cleans_anyway(ctx, "noise", "grain", d.noise.attention)
+        return []
+    forced = forced_strength(ctx)
+    sigma = float(d.noise.sigma)
+    if not (d.noise.attention or forced is not None):
+        return []
+    model = first_name(ctx.capabilities.installed_for("denoise"))
+    strength = auto_denoise_strength(sigma) if forced is None else forced
+    why = f"noise σ≈{sigma:.0f}" if d.noise.attention else f"--denoise {forced:g} (noise σ≈{sigma:.1f})"
+    params = DenoiseParams(sigma=round(max(sigma, FORCED_MIN_SIGMA), 2), strength=strength, model=model,
+                           **ctx.options.tiling())
+    return [cleanup_step(ctx, "denoise", params, why, "noise")]
+
+
+def _note_model_cleans_anyway(ctx: PlanContext, damage: str, what: str, flagged: bool) -> None:
+    """--denoise off turns the filters off, not what the upscale model does on its own: say so."""
+    step = ctx.planned("upscale")
+    if flagged and step is not None and damage in restored_by_upscale(ctx):
+        ctx.notes.append(f"--denoise off: {step.params.model} still smooths {what} on its own; "
+                         "lower --strength to keep more of the original")
+
+
+def classical_denoise(reference: Photo, result: Photo | None, params: DenoiseParams, context: StageContext) -> Photo:
+    return DenoiseStage(replace(params, model=None)).run(reference, context)
+
+
+def has_model(params: Any) -> bool:
+    return getattr(params, "model", None) is not None
+
+
+def describe_classical(params: Any) -> str:
+    return f"{type(params)(**{**asdict(params), 'model': None}).method} at strength {params.strength:.2g}"
+
+
+STAGE = StageInfo(
+    name="denoise", params_type=DenoiseParams, build=DenoiseStage, phase=12, option=CLEANUP_OPTION,
+    summary="noise removal: a store model, else non-local means tuned to the measured noise",
+    runs_model=has_model, counterpart=classical_denoise, plan=plan_denoise,
+    describe_plain=lambda p: f"denoise with {describe_classical(p)}",
+)

@@ -10,11 +10,11 @@ import numpy as np
 
 from ..errors import InvalidParameter
 from ..imageops import bleed_colour_under_alpha, resize, resize_alpha
-from ..models import DEFAULT_UPSCALE_MODEL, ImageModel
-from ..models.loaders import LoadOptions
+from ..models import DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL, ImageModel
 from ..tiling import TileOptions, process_tiled
 from ..types import Photo
-from .base import StageContext
+from .base import StageContext, StageInfo
+from .planning import MAX_SCALE, PlanContext, Step
 
 AlphaMode = Literal["resample", "model"]
 
@@ -30,8 +30,8 @@ class UpscaleParams:
     def __post_init__(self) -> None:
         if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
             raise InvalidParameter(f"scale must be a positive number, got {self.scale}")
-        if self.scale is not None and self.scale > 16:
-            raise InvalidParameter(f"scale {self.scale} is above the maximum of 16")
+        if self.scale is not None and self.scale > MAX_SCALE:
+            raise InvalidParameter(f"scale {self.scale} is above the maximum of {MAX_SCALE:g}")
 
 
 def target_size(width: int, height: int, scale: float) -> tuple[int, int]:
@@ -48,13 +48,11 @@ def model_passes(native: int, scale: float) -> int:
 class UpscaleStage:
     name = "upscale"
 
-    def __init__(self, params: UpscaleParams = UpscaleParams(), load: LoadOptions | None = None) -> None:
+    def __init__(self, params: UpscaleParams = UpscaleParams()) -> None:
         self.params = params
-        self.load_options = load
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
-        model = context.runtime.load(self.params.model, self.load_options)
-        return upscale_photo(photo, model, self.params, context)
+        return upscale_photo(photo, context.load_model(self.params.model), self.params, context)
 
 
 def _run_model(pixels: np.ndarray, model: ImageModel, params: UpscaleParams, context: StageContext,
@@ -67,7 +65,7 @@ def _run_model(pixels: np.ndarray, model: ImageModel, params: UpscaleParams, con
         overlap=params.tile_overlap,
         multiple_of=getattr(model, "multiple_of", 1),
         min_size=getattr(model, "min_size", 1),
-        memory_budget=getattr(model, "memory_budget", None),
+        memory_budget=getattr(model, "memory_budget", None) or context.engine.memory_budget,
     )
     return process_tiled(
         pixels, model, model.scale, options,
@@ -98,3 +96,65 @@ def upscale_photo(photo: Photo, model: ImageModel, params: UpscaleParams, contex
         else:
             alpha = resize_alpha(photo.alpha, width, height)
     return Photo(np.ascontiguousarray(pixels, dtype=np.float32), alpha, photo.meta)
+
+
+# Default upscale factor by input size (megapixels below the limit → factor).
+DEFAULT_SCALES: tuple[tuple[float, int], ...] = ((0.25, 4), (0.5, 3), (2.0, 2))
+
+
+def default_scale(megapixels: float) -> int:
+    return next((factor for limit, factor in DEFAULT_SCALES if megapixels < limit), 1)
+
+
+def plan_upscale(ctx: PlanContext) -> list[Step]:
+    """Upscale to a useful size (``--scale`` overrides; 1 = none); illustrations get the anime model."""
+    d, options = ctx.diagnosis, ctx.options
+    mp = float(d.resolution.megapixels)
+    if options.scale is not None:
+        scale, why = float(options.scale), f"--scale {options.scale:g}"
+    elif options.print_size is not None:
+        scale = round(min(MAX_SCALE, options.print_size.scale_for(d.resolution.width, d.resolution.height)), 3)
+        why = f"--print {options.print_size}"
+    else:
+        scale = float(default_scale(mp))
+        size = f"{mp:.2f} MP" if mp >= 0.01 else f"{d.resolution.width}×{d.resolution.height} px"
+        why = f"{size} is small" if scale > 1 else ""
+    soft = d.sharpness.attention and d.sharpness.blur_px is not None
+    if scale == 1.0:
+        if soft and options.scale is None:
+            ctx.notes.append(f"the photo is soft (edge blur σ≈{d.sharpness.blur_px:.1f} px) but already {mp:.1f} MP; "
+                             "pass --scale 2 to let the model restore detail while upscaling")
+        if options.model is not None:
+            ctx.notes.append(f"--model {options.model} is not used: no upscaling at {mp:.1f} MP (pass --scale)")
+        return []
+    illustration = d.content.kind == "illustration"
+    model = options.model or (DEFAULT_ANIME_MODEL if illustration else DEFAULT_UPSCALE_MODEL)
+    kind = "anime/illustration model" if illustration and options.model is None else (
+        "your choice" if options.model else "photo model")
+    extra = f"; soft (edge blur σ≈{d.sharpness.blur_px:.1f} px), the model restores detail" if soft else ""
+    params = UpscaleParams(model=model, scale=scale, **options.tiling())
+    return [Step("upscale", params, f"{why} → upscale ×{scale:g} with {model} ({kind}){extra}")]
+
+
+def resample_like(reference: Photo, result: Photo | None, params: UpscaleParams, context: StageContext) -> Photo:
+    """The plain counterpart of upscaling: a high-quality resample to the result's size (or the step's)."""
+    if result is not None:
+        width, height = result.width, result.height
+    else:
+        scale = params.scale if params.scale is not None else float(context.engine.registry.get(params.model).scale)
+        width, height = target_size(reference.width, reference.height, scale)
+    pixels = resize(reference.pixels, width, height)
+    alpha = None if reference.alpha is None else resize_alpha(reference.alpha, width, height)
+    return reference.evolve(pixels=pixels, alpha=alpha)
+
+
+def _describe_plain(params: UpscaleParams) -> str:
+    return f"upscale ×{params.scale:g} by a plain high-quality resample"
+
+
+STAGE = StageInfo(
+    name="upscale", params_type=UpscaleParams, build=UpscaleStage, phase=30,
+    summary="super-resolution with any registered model, to any scale",
+    runs_model=lambda params: True, counterpart=resample_like, plan=plan_upscale, plan_first=True,
+    describe_plain=_describe_plain,
+)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ...types import Photo
+from ..types import Photo
 from ._base import Measurement
 from .color import ColorCastReport, ExposureReport, measure_cast, measure_exposure
 from .content import ContentReport, measure_content

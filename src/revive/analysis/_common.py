@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...colorimetry import srgb_to_linear
+from ..colorimetry import srgb_to_linear
 
 # Rec.601 luma weights: what JPEG and most image statistics use.
 LUMA_601 = np.array([0.299, 0.587, 0.114])

@@ -22,7 +22,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ...colorimetry import downscale
+from ..colorimetry import downscale
 from ._base import Measurement
 from ._common import as_8bit_units, luma
 

@@ -1,4 +1,4 @@
-"""Faces: how many, where, how large (YuNet, see :mod:`revive.pipeline.face_detect`)."""
+"""Faces: how many, where, how large (YuNet, see :mod:`revive.analysis.face_detect`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..face_detect import Face, detect_faces
 from ._base import Measurement
+from .face_detect import Face, detect_faces
 
 SMALL_FACE_PX = 48  # below this a face has lost its features (eyes ~5 px): restoration helps
 

@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from ...colorimetry import downscale, gray_edge_illuminant, linear_to_srgb
+from ..colorimetry import downscale, gray_edge_illuminant, linear_to_srgb
 from ._base import Measurement
 from ._common import lightness, rgb_to_lab
 

@@ -25,7 +25,7 @@ def jsonable(value: Any) -> Any:
 
 
 class Measurement:
-    """Base of the frozen report dataclasses in a :class:`~revive.pipeline.analysis.Diagnosis`.
+    """Base of the frozen report dataclasses in a :class:`~revive.analysis.Diagnosis`.
 
     Subclasses set ``label`` (for tables) and ``rule`` (the documented "needs attention"
     threshold, e.g. ``"sigma > 4"``), and implement ``attention``, ``summary`` and ``advice``.
