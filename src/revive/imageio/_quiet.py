@@ -146,7 +146,7 @@ def _native_lines(start: int) -> list[str]:
     end = _fd_offset()
     text = b""
     for a, b in _gaps(start, end, _state.swallowed):
-        text += os.pread(_state.sink.fileno(), b - a, a)
+        text += _read_at(_state.sink.fileno(), a, b - a)
     lines: list[str] = []
     for raw in text.decode("utf-8", "replace").splitlines():
         if "\x1b" in raw or "\r" in raw:  # a terminal display drawn meanwhile: let it through
@@ -154,6 +154,16 @@ def _native_lines(start: int) -> list[str]:
         elif raw.strip():
             lines.append(raw.strip())
     return lines
+
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows: no pread; a line printed this very moment may be lost
+    try:
+        return os.read(fd, size)
+    finally:
+        os.lseek(fd, 0, os.SEEK_END)
 
 
 def _gaps(start: int, end: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
