@@ -286,7 +286,7 @@ def read_xmp(path: str | os.PathLike[str]) -> bytes | None:
             raise ImageReadError(f"{p}: {_not_an_image(src.head, extension_format(p))}")
         try:
             if fmt == "TIFF":
-                return _tiff.inspect(src.read_all()).xmp
+                return _tiff.first_page_xmp(src.file)
             with pillow_bomb_check_off():
                 _require_plugin(fmt)
                 info = pillow_open(src.file, fmt).info

@@ -52,8 +52,15 @@ def first_page_size(fh: BinaryIO) -> tuple[int, int]:
     """Width and height of the first page, from its directory alone (nothing else is read)."""
     fh.seek(0)  # tifffile takes the current position as the start of the TIFF
     with tifffile.TiffFile(fh, name="source.tif") as tf:  # an fdopen file is "named" by its number
-        page = tf.pages.first
-        return int(page.imagewidth), int(page.imagelength)
+        return int(tf.pages.first.imagewidth), int(tf.pages.first.imagelength)
+
+
+def first_page_xmp(fh: BinaryIO) -> bytes | None:
+    """The XMP packet (tag 700) of the first page, without reading the pixel data."""
+    fh.seek(0)
+    with tifffile.TiffFile(fh, name="source.tif") as tf:
+        xmp = tf.pages.first.tags.valueof(700)
+    return bytes(xmp) if isinstance(xmp, bytes | bytearray | np.ndarray) and len(xmp) else None
 
 
 def inspect(data: bytes) -> TiffInfo:
