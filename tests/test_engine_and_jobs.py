@@ -231,3 +231,44 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path, astronaut):
 def test_photo_repr_is_one_short_line(astronaut):
     text = repr(revive.Photo.from_array(astronaut))
     assert "\n" not in text and len(text) < 200
+
+
+def test_every_output_records_what_revive_did(tmp_path, photo_file):
+    target = tmp_path / "out.jpg"
+    result = runner.invoke(app, ["enhance", str(photo_file), "-o", str(target), "--scale", "2", "-q",
+                                 "--model", "realesr-animevideov3-x2"])
+    assert result.exit_code == 0, result.output
+    record = revive.imageio.read_record(target)
+    assert record is not None and record.operation == "enhance" and not record.generative
+    upscale = next(s for s in record.stages if s.name == "upscale")
+    assert upscale.model == "realesr-animevideov3-x2" and upscale.model_sha256 and upscale.params["scale"] == 2.0
+    guard = next(s for s in record.stages if s.name == "fidelity")
+    assert guard.params["strength"] == 0.8  # the model's share is part of the record
+    data = io.BytesIO()
+    Image.open(photo_file).save(data, format="PNG")
+    done = api.process(data.getvalue(), api.UpscaleRequest(api.UpscaleParams(model="realesr-animevideov3-x2")),
+                       format="png")
+    path = tmp_path / "bytes.png"
+    path.write_bytes(done.output)
+    assert revive.imageio.read_record(path).stages[0].model == "realesr-animevideov3-x2"
+
+
+def test_two_runs_writing_one_report_never_interleave(tmp_path, photo_file, fake_engine):
+    import threading
+
+    report = tmp_path / "report.json"
+    results = []
+
+    def run(i: int) -> None:
+        results.append(api.process(photo_file, api.EnhanceRequest(api.EnhanceOptions.make(scale=1, color="off")),
+                                   tmp_path / f"out{i}.png", report=report,
+                                   output=api.OutputOptions(overwrite=True)))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    json.loads(report.read_text())  # one whole report, never a mix
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

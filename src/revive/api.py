@@ -46,7 +46,6 @@ from .operations import (
     Operation,
     OperationRegistry,
     OperationResult,
-    StageRecord,
     UpscaleRequest,
     default_operations,
     request_from_fields,
@@ -62,7 +61,7 @@ from .stages.base import StageContext, StageInfo, StageOption, StageProgressFn
 from .stages.planning import Capabilities, PrintSize, Step
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .tiling import CancelFn
-from .types import ImageMeta, Photo
+from .types import ImageMeta, Photo, ProcessingRecord, StageRecord
 
 ImageT = TypeVar("ImageT")
 
@@ -70,7 +69,7 @@ __all__ = [
     "Capabilities", "Comparison", "DEFAULT_UPSCALE_MODEL", "DiagnoseRequest", "Diagnosis", "DownloadProgress", "Engine", "EnhanceOptions", "EnhanceRequest",
     "EnhanceResult", "ImageMeta", "ImageWriteError", "InvalidParameter", "Job", "JobEvent", "JobResult",
     "LoadOptions", "ModelSpec", "ModelStore", "Operation", "OperationRegistry", "OperationResult", "OutputOptions",
-    "Photo", "Plan", "PrintSize", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
+    "Photo", "Plan", "PrintSize", "ProcessingRecord", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
     "StageRegistry", "Step", "UpscaleParams", "UpscaleRequest", "__version__", "check_options", "compare",
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",

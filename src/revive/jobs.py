@@ -18,14 +18,14 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
 
 from . import imageio
-from ._version import __version__
 from .engine import Engine
 from .errors import Cancelled, ImageReadError, ImageWriteError, InvalidParameter, ReviveError
 from .imageio import DEFAULT_MAX_PIXELS
@@ -33,7 +33,7 @@ from .operations import Operation, OperationRegistry, OperationResult, default_o
 from .outputs import check_target, expand_inputs, is_output_of, plan_outputs
 from .stages.base import StageContext
 from .tiling import CancelFn
-from .types import Photo
+from .types import Photo, ProcessingRecord
 
 STDIO = "-"
 MAX_STDIN_BYTES = 1 << 30  # what revive reads from a pipe before refusing it
@@ -184,6 +184,7 @@ class JobResult:
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
     input_size: tuple[int, int] | None = None
+    started: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -229,20 +230,18 @@ class _Progress:
         self._emit("progress", phase=phase, done=done, of=of, eta=eta)
 
 
-def record_of(operation: Operation, result: OperationResult, engine: Engine) -> dict[str, Any]:
-    """What revive did, for the output's XMP and the report: stages, models, versions, strengths."""
+def record_of(operation: Operation, result: OperationResult, engine: Engine, started: datetime | None = None,
+              ) -> ProcessingRecord:
+    """What revive did, for the output's XMP: stages with their models (version and sha256 from the
+    registry), params and whether they invented pixels."""
     stages = []
     for s in result.stages:
-        entry: dict[str, Any] = {"stage": s.stage, "params": dict(s.params), "generative": s.generative}
-        if s.model is not None:
-            entry["model"] = s.model
-            spec = next((m for m in engine.registry if m.name == s.model), None)
-            if spec is not None:
-                entry["model_license"] = spec.license
-                entry["model_sha256"] = [f.sha256 for f in spec.files if f.sha256]
-        stages.append(entry)
-    return {"software": f"revive {__version__}", "operation": operation.name, "stages": stages,
-            "generative": result.generative}
+        spec = next((m for m in engine.registry if m.name == s.model), None) if s.model else None
+        if spec is not None:
+            sha = ",".join(f.sha256 for f in spec.files if f.sha256) or None
+            s = replace(s, model_sha256=s.model_sha256 or sha, model_version=s.model_version or spec.option("version"))
+        stages.append(s)
+    return ProcessingRecord(operation.name, tuple(stages), started=started)
 
 
 def run_job(
@@ -267,6 +266,7 @@ def run_job(
 
     operation = ops.for_request(job.request)
     result = JobResult(job, operation.name)
+    result.started = datetime.now(timezone.utc)
     emit("start")
     progress = _Progress(emit)
     try:
@@ -306,7 +306,8 @@ def _run(job: Job, operation: Operation, engine: Engine, output: OutputOptions, 
     result.notes = (*photo.meta.notes, *done.notes)
     if sink is not None and done.photo is not None:
         progress.announce("writing")
-        result.output, notes = _write(done.photo, sink, protect, output)
+        record = record_of(operation, done, engine, result.started)
+        result.output, notes = _write(done.photo, sink, protect, output, record)
         result.notes = (*result.notes, *notes)
     if job.report is not None and done.extra is not None:
         from .pipeline.report import write_report
@@ -317,17 +318,18 @@ def _run(job: Job, operation: Operation, engine: Engine, output: OutputOptions, 
             write_report(job.report, done.extra, photo, input=source.path, output=out)
 
 
-def _write(photo: Photo, sink: Sink, protect: Sequence[Path], output: OutputOptions) -> tuple[Path | bytes, list[str]]:
+def _write(photo: Photo, sink: Sink, protect: Sequence[Path], output: OutputOptions,
+           record: ProcessingRecord) -> tuple[Path | bytes, list[str]]:
     if sink.path is not None:
         fmt = sink.format or imageio.format_for_path(sink.path)
         notes = imageio.write_notes(photo, fmt)
         written = imageio.write(photo, sink.path, format=fmt, quality=output.quality, overwrite=output.overwrite,
-                                protect=protect)
+                                protect=protect, record=record)
         return written, notes
     fmt = sink.format or "png"
     notes = imageio.write_notes(photo, fmt)
     with tempfile.TemporaryDirectory(prefix="revive-") as folder:
-        path = imageio.write(photo, Path(folder) / f"out.{fmt}", format=fmt, quality=output.quality)
+        path = imageio.write(photo, Path(folder) / f"out.{fmt}", format=fmt, quality=output.quality, record=record)
         data = path.read_bytes()
     if sink.stream is not None:
         try:

@@ -25,17 +25,7 @@ from .stages import StageRegistry, default_stages
 from .stages.base import StageContext
 from .stages.planning import MAX_SCALE, PrintSize
 from .stages.upscale import UpscaleParams, UpscaleStage
-from .types import Photo
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    """One thing done to the pixels, as recorded in the output's XMP and reports."""
-
-    stage: str
-    model: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    generative: bool = False
+from .types import ParamValue, Photo, StageRecord
 
 
 @dataclass(frozen=True)
@@ -188,7 +178,7 @@ def _run_upscale(photo: Photo, request: UpscaleRequest, context: StageContext) -
     result = UpscaleStage(params).run(photo, context)
     spec = context.engine.registry.get(params.model)
     scale = params.scale if params.scale is not None else float(spec.scale)
-    record = StageRecord("upscale", params.model, {"scale": scale})
+    record = StageRecord("upscale", params.model, params={"scale": scale, "tile_overlap": params.tile_overlap})
     return OperationResult(result, (record,), {"model": params.model, "scale": scale})
 
 
@@ -210,14 +200,16 @@ def _enhance_with(stages: StageRegistry) -> Callable[[Photo, EnhanceRequest, Sta
 
 
 def enhance_records(result: EnhanceResult, stages: StageRegistry) -> tuple[StageRecord, ...]:
+    """The plan's steps as the output's record (the guard too: its strength is the model's share)."""
     records = []
     for step in result.plan.steps:
-        if step.track == "reference" or step.stage not in stages:
+        if step.track == "reference":
             continue
-        info = stages.get(step.stage)
+        info = stages.get(step.stage) if step.stage in stages else None
         model = getattr(step.params, "model", None) if step.track != "plain" else None
-        params = step.to_dict()["params"]
-        records.append(StageRecord(step.stage, model, params, info.generative and step.track != "plain"))
+        generative = info is not None and info.generative and step.track != "plain"
+        records.append(StageRecord(step.stage, model, params=scalar_params(step.to_dict()["params"]),
+                                   generative=generative))
     return tuple(records)
 
 
@@ -229,6 +221,11 @@ class DiagnoseRequest:
 def _run_diagnose(photo: Photo, request: DiagnoseRequest, context: StageContext) -> OperationResult:
     diagnosis = diagnose(photo)
     return OperationResult(None, details=diagnosis.to_dict(), extra=diagnosis)
+
+
+def scalar_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
+    """Params as the XMP record stores them: scalars as they are, anything else as text."""
+    return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()}
 
 
 def default_operations(stages: StageRegistry | None = None) -> OperationRegistry:

@@ -13,14 +13,13 @@ import html
 import io
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import imageio
-from ..errors import ImageWriteError, InvalidParameter
+from ..errors import InvalidParameter
 from ..imageops import resize, resize_alpha
 from ..types import Photo
 from .runner import EnhanceResult
@@ -51,31 +50,11 @@ def write_report(path: str | os.PathLike[str], result: EnhanceResult, before: Ph
     """Write the report as JSON or HTML (by the file's extension), atomically."""
     target = Path(path)
     fmt = report_format(target)
-    if target.exists() and not overwrite:
-        from ..errors import OutputExists
-
-        raise OutputExists(f"{target}: already exists; pass --overwrite to replace it or choose another path")
     if fmt == "json":
         text = json.dumps(report_dict(result, input=input, output=output), ensure_ascii=False, indent=2)
     else:
         text = render_html(result, before, input=input, output=output)
-    _write_text(target, text)
-    return target
-
-
-def _write_text(target: Path, text: str) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")  # the user's umask applies
-        try:
-            with open(tmp, "x", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise ImageWriteError(f"{target}: cannot write the report ({err.strerror or err})") from err
+    return imageio.write_text(target, text, overwrite=overwrite)  # atomic: two runs never interleave
 
 
 def embedded_jpeg(photo: Photo, max_side: int = _MAX_SIDE) -> str:
