@@ -10,6 +10,7 @@ use another.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,15 @@ from ._version import __version__
 from .analysis import Diagnosis
 from .analysis import diagnose as _diagnose
 from .engine import Engine, parse_memory
-from .errors import ImageWriteError, InvalidParameter, ReviveError
+from .errors import (
+    ImageReadError,
+    ImageTooLarge,
+    ImageWriteError,
+    InvalidParameter,
+    ModelNotFound,
+    ReviveError,
+    RuntimeUnavailable,
+)
 from .imageio import DEFAULT_MAX_PIXELS
 from .jobs import (
     Job,
@@ -43,11 +52,13 @@ from .models.loaders import LoadOptions
 from .operations import (
     DiagnoseRequest,
     EnhanceRequest,
+    FieldInfo,
     Operation,
     OperationRegistry,
     OperationResult,
     UpscaleRequest,
     default_operations,
+    describe_request,
     request_from_fields,
 )
 from .outputs import expand_inputs
@@ -74,6 +85,9 @@ __all__ = [
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
     "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",
+    # the web app and REST API
+    "FieldInfo", "ImageReadError", "ImageTooLarge", "ModelNotFound", "describe_request", "plan_diagnosed",
+    "request_fields", "serve",
 ]
 
 
@@ -247,3 +261,36 @@ def diagnose(image: Any) -> Diagnosis:
 def compare(reference: Any, other: Any, *, y_channel: bool = False, crop_border: int = 0) -> Comparison:
     """PSNR and SSIM of ``other`` against ``reference`` with the BasicSR conventions."""
     return _compare(_to_photo(reference), _to_photo(other), crop_border=crop_border, y_channel=y_channel)
+
+
+# --- the web app and REST API (`revive serve`; needs revive-photo[server]) -------------------------
+
+def request_fields(operation: str) -> tuple[FieldInfo, ...]:
+    """An operation's options as a form shows them (kind, default, choices, help), read from its request type."""
+    return describe_request(operations().get(operation).request_type, stages())
+
+
+def plan_diagnosed(diagnosis: Diagnosis, options: EnhanceOptions | None = None, *,
+                   engine: Engine | None = None) -> Plan:
+    """:func:`plan` for a photo already diagnosed (a page re-plans as its settings change)."""
+    return plan_for(diagnosis, check_options(options or EnhanceOptions()),
+                    Capabilities.from_engine(engine or default_engine()), stages())
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, *, engine: Engine | None = None,
+          on_ready: Callable[[str], None] | None = None, **settings: Any) -> None:
+    """Run the local web app and REST API until interrupted; ``on_ready(url)`` once it listens.
+
+    ``settings`` are :class:`revive.server.ServerSettings` fields (``max_pixels``, ``max_upload_bytes``,
+    ``queue_limit``, ``result_ttl``, ``allowed_hosts``…). The server is an optional shell over this
+    module, imported only here, on demand.
+    """
+    import importlib
+
+    try:
+        server = importlib.import_module("revive.server")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] in ("fastapi", "starlette", "uvicorn", "multipart", "python_multipart"):
+            raise RuntimeUnavailable(f"the web app needs {err.name}: pip install 'revive-photo[server]'") from None
+        raise
+    server.serve(server.ServerSettings(host=host, port=port, **settings), engine or default_engine(), on_ready=on_ready)
