@@ -87,7 +87,7 @@ class JobQueue:
                  ttl: float = 3600.0, max_pixels: int | None = None, sweep_interval: float = 30.0) -> None:
         self.engine, self.operations = engine, operations
         self.limit, self.ttl, self.max_pixels = limit, ttl, max_pixels
-        self.root = Path(tempfile.mkdtemp(prefix="revive-serve-"))
+        self.root: Path | None = None  # the private folder for uploads and results, made on start
         self._jobs: dict[str, ServerJob] = {}
         self._waiting: queue.Queue[ServerJob | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -102,9 +102,10 @@ class JobQueue:
 
     def start(self) -> None:
         with self._lock:
-            if self._started:
+            if self._started or self.closed:
                 return
             self._started = True
+            self.root = Path(tempfile.mkdtemp(prefix="revive-serve-"))
         for t in self._threads:
             t.start()
 
@@ -113,7 +114,8 @@ class JobQueue:
         return self._closed.is_set()
 
     def new_folder(self) -> Path:
-        if self.closed:
+        self.start()
+        if self.closed or self.root is None:
             raise QueueFull("the server is stopping")
         folder = self.root / secrets.token_hex(8)
         folder.mkdir(mode=0o700)
@@ -246,7 +248,8 @@ class JobQueue:
             deadline = time.monotonic() + timeout
             for t in self._threads:
                 t.join(max(0.0, deadline - time.monotonic()))
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def scrub(text: str, job: ServerJob) -> str:
