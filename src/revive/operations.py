@@ -114,7 +114,7 @@ def _build(cls: type, fields: Mapping[str, str], files: Mapping[str, Any], used:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if dataclasses.is_dataclass(hint) and not _takes_file(hint):
             values[f.name] = _build(hint, fields, files, used, stages)  # type: ignore[arg-type]
         elif _takes_file(hint):
             if f.name in fields:
@@ -232,7 +232,7 @@ def _describe(cls: type, out: list[FieldInfo]) -> None:
                             for f in dataclasses.fields(cls)) else None
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if dataclasses.is_dataclass(hint) and not _takes_file(hint):
             _describe(hint, out)  # type: ignore[arg-type]
             continue
         if f.name == "settings" and cls is EnhanceOptions:
