@@ -106,3 +106,41 @@ def serving(engine: api.Engine | None = None, operations: api.OperationRegistry 
     app = create_app(ServerSettings(port=0, **settings), engine or fake_engine(), operations or server_operations())  # type: ignore[arg-type]
     with running(app) as url:
         yield url, app
+
+
+@contextmanager
+def serving_in_child(limit_s: float = 300, **settings: object) -> Iterator[tuple[str, int]]:
+    """The fake-engine server in a child process (its memory measured alone); yields its URL and pid.
+    It stops when this block ends (its stdin closes) or after ``limit_s`` seconds, whichever comes first."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), str(Path(__file__).parent)])}
+    child = subprocess.Popen([sys.executable, __file__, json.dumps(settings), str(limit_s)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout is not None
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"the server did not start: {url!r}"
+        yield url, child.pid
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+if __name__ == "__main__":  # the child of serving_in_child
+    import json
+    import sys
+
+    with serving(**json.loads(sys.argv[1])) as (address, _):
+        print(address, flush=True)
+        done = threading.Event()
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+        done.wait(float(sys.argv[2]))
