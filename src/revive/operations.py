@@ -228,8 +228,6 @@ def describe_request(request_type: type, stages: StageRegistry | None = None) ->
 
 def _describe(cls: type, out: list[FieldInfo]) -> None:
     hints = typing.get_type_hints(cls)
-    instance = cls() if all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-                            for f in dataclasses.fields(cls)) else None
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint) and not _takes_file(hint):
@@ -238,7 +236,8 @@ def _describe(cls: type, out: list[FieldInfo]) -> None:
         if f.name == "settings" and cls is EnhanceOptions:
             continue  # described by the stage options
         options = [o for o in _options_of(hint) if o is not type(None)]
-        default = getattr(instance, f.name, None)
+        default = (f.default if f.default is not dataclasses.MISSING else
+                   f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         kind: FieldKind = "text"
         choices: tuple[str, ...] = ()
         file = next((k for t, k in _FILE_KINDS if any(isinstance(o, type) and issubclass(o, t) for o in options)), None)

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import api
 from . import forms
-from .jobqueue import FINISHED, JobQueue, QueueFull, ServerJob, scrub
+from .jobqueue import FINISHED, JobQueue, QueueFull, ServerJob
 from .security import BodyTooLarge, Gate
 from .settings import ServerSettings
 
@@ -294,6 +294,7 @@ async def _stream(job: ServerJob, after: int, queue: JobQueue, ttl: float) -> As
 
 
 def _model_row(spec: api.ModelSpec, engine: api.Engine) -> dict[str, Any]:
+    status: str
     try:
         status = engine.store.status(spec)
     except Exception:  # a damaged store entry must not break the list

@@ -88,14 +88,14 @@ async function pick(file) {
   $("result-info").textContent = "";
   $("progress").hidden = true;
   $("mask-file").value = "";
+  analyse();
   try {
     await compare.showOriginal(state.url);
     brush.attach($("before").naturalWidth, $("before").naturalHeight);
     brush.enable(Boolean(state.controls.mask));
-  } catch (err) {
-    showError(err);
+  } catch (err) { // the server's diagnosis says whether it is a photo at all; this is only the preview
+    $("result-info").textContent = err.message;
   }
-  analyse();
 }
 
 $("another").addEventListener("click", () => { $("file").value = ""; $("file").click(); });
