@@ -111,6 +111,15 @@ def test_diagnose_and_plan_describe_the_photo_without_running_anything(server, s
     assert bad.status_code == 422 and "sacle" in bad.json()["error"]
 
 
+def test_operations_that_write_no_image_report_their_details(server, small):
+    client, _ = server
+    job = submit(client, png_bytes(small), operation="diagnose").json()
+    done = wait(client, job["id"])
+    assert done["kind"] == "done" and done["result"]["resolution"]["width"] == 64 and "download" not in done
+    refused = client.get(f"/api/jobs/{job['id']}/result")
+    assert refused.status_code == 409 and "writes no image" in refused.json()["error"]
+
+
 def test_models_and_operations_are_listed_from_the_library(server):
     client, _ = server
     models = client.get("/api/models").json()["models"]
@@ -259,3 +268,35 @@ def test_the_real_engine_enhances_through_the_server(small, tmp_path):
         out = decode(client.get(f"/api/jobs/{job['id']}/result").content)
         assert out.shape == (96, 96, 3)
         assert api.compare(np.repeat(np.repeat(crop, 2, 0), 2, 1), out).psnr > 20
+
+
+def test_a_job_that_fails_while_running_says_why(server, small):
+    client, app = server
+    empty = np.zeros_like(small)
+    answer = client.post("/api/jobs", data={"operation": "paint-out"},
+                         files={"image": ("p.png", png_bytes(small), "image/png"),
+                                "mask": ("m.png", png_bytes(empty), "image/png")})
+    assert answer.status_code == 202  # the mask is a valid image: the operation itself finds it empty
+    last = wait(client, answer.json()["id"])
+    assert last["kind"] == "failed" and last["status"] == "failed"
+    assert last["message"] == "the mask is empty: paint over what to remove"
+    refused = client.get(f"/api/jobs/{answer.json()['id']}/result")
+    assert refused.status_code == 409 and "the mask is empty" in refused.json()["error"]
+    folder = app.state.revive.queue.get(answer.json()["id"]).folder
+    assert list(folder.iterdir()) == []  # the photo and the mask went when the job ended
+
+
+def test_cancelling_a_running_job_stops_it_between_tiles(small):
+    gated = GatedModel("gated-x4")
+    with serving(fake_engine(gated)) as (url, app), httpx.Client(base_url=url, timeout=30) as client:
+        job = submit(client, png_bytes(small), operation="upscale", model="gated-x4", tile="16").json()
+        assert gated.entered.wait(10)
+        folder = app.state.revive.queue.get(job["id"]).folder
+        assert client.delete(f"/api/jobs/{job['id']}").json()["status"] == "cancelled"
+        gated.gate.set()
+        deadline = time.monotonic() + 10
+        while folder.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not folder.exists()
+        assert len(gated.calls) < 16  # 64×64 in 16-pixel tiles is 16 tiles; it stopped after the one running
+        assert client.get("/api/health").json()["jobs"]["running"] == 0

@@ -142,7 +142,7 @@ async def _diagnosed(state: ServerState, request: Request) -> tuple[Any, str, ap
         path = await forms.spool(upload, folder / "input")
 
         def measure() -> tuple[api.Diagnosis, tuple[int, int]]:
-            key = hashlib.sha256(path.read_bytes()).hexdigest()
+            key = _sha256(path)
             if key in state.diagnoses:
                 return state.diagnoses[key]
             photo = forms.read_photo(path, name, state.settings.max_pixels)
@@ -154,6 +154,14 @@ async def _diagnosed(state: ServerState, request: Request) -> tuple[Any, str, ap
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return form, name, diagnosis, size
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _routes(app: FastAPI, state: ServerState) -> None:
@@ -188,7 +196,7 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         return {"name": name, "input_size": list(size), "findings": diagnosis.findings(), "diagnosis": diagnosis.to_dict()}
 
     @app.post("/api/plan", summary="What enhance would do with these options, and why (nothing is run)",
-              openapi_extra=_multipart(_option_schema([state.operations.get("enhance")])))
+              openapi_extra=_multipart(_option_schema([op for op in state.operations if op.name == "enhance"])))
     async def plan(request: Request) -> dict[str, Any]:
         form, name, diagnosis, size = await _diagnosed(state, request)
         enhance = state.operations.get(forms.DEFAULT_OPERATION)

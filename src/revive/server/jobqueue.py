@@ -194,8 +194,7 @@ class JobQueue:
             try:
                 self._run(job)
             finally:
-                with contextlib.suppress(OSError):
-                    job.job.source.path.unlink()  # type: ignore[union-attr]
+                _tidy(job)
                 if job.id not in self._jobs:  # cancelled while running
                     shutil.rmtree(job.folder, ignore_errors=True)
 
@@ -250,6 +249,15 @@ class JobQueue:
                 t.join(max(0.0, deadline - time.monotonic()))
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _tidy(job: ServerJob) -> None:
+    """A finished job keeps only its result: the upload and any other files sent with it go now."""
+    keep = job.result_path
+    for path in list(job.folder.iterdir()) if job.folder.is_dir() else ():
+        if path != keep:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def scrub(text: str, job: ServerJob) -> str:
