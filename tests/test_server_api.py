@@ -140,13 +140,14 @@ def test_models_and_operations_are_listed_from_the_library(server):
 
 
 def test_an_operation_added_to_the_registry_runs_with_its_mask_file(server, small):
-    client, _ = server
+    client, app = server
     mask = np.zeros_like(small)
     mask[10:30, 20:40] = 255
     answer = client.post("/api/jobs", data={"operation": "paint-out"},
                          files={"image": ("p.png", png_bytes(small), "image/png"),
                                 "mask": ("m.png", png_bytes(mask), "image/png")})
     assert answer.status_code == 202, answer.text
+    assert app.state.revive.queue.get(answer.json()["id"]).job.request is None  # queued as files, decoded when run
     assert wait(client, answer.json()["id"])["result"]["masked"] == 400
     out = decode(client.get(f"/api/jobs/{answer.json()['id']}/result").content)
     inside = mask[..., 0] > 0

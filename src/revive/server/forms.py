@@ -139,8 +139,14 @@ def build_job(operation: api.Operation, options: dict[str, str], files: dict[str
             raise FormError(422, f"{operation.name} takes no file named {name!r}"
                                  + (f" (its file options: {', '.join(f for f in fields if fields[f].kind == 'file')})"
                                     if any(f.kind == "file" for f in fields.values()) else ""))
-    values = {k: file_value(fields[k], p, names[k], max_pixels) for k, p in files.items()}
-    request = api.request_from_fields(operation.request_type, options, api.stages(), files=values)
+
+    def make_request() -> Any:
+        values = {k: file_value(fields[k], p, names[k], max_pixels) for k, p in files.items()}
+        return api.request_from_fields(operation.request_type, options, api.stages(), files=values)
+
+    request = make_request()  # everything is checked now, the files decoded once
+    # a decoded mask is as large as the photo: queued jobs keep only files and decode again when they run
+    heavy = any(fields[k].file != "path" for k in files)
     for name, value in options.items():
         info = fields.get(name)
         if info is not None and info.model is not None:
@@ -152,6 +158,6 @@ def build_job(operation: api.Operation, options: dict[str, str], files: dict[str
     source_name = names[IMAGE_FIELD]
     tag = operation.output_tag(request, api.StageContext(engine))
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
-    job = api.Job(api.Source(source_name, path=folder / "input"), request, sink)
+    job = api.Job(api.Source(source_name, path=folder / "input"), None if heavy else request, sink)
     return ServerJob(secrets.token_urlsafe(16), operation.name, job, folder, f"{stem}_{tag}.{fmt}",
-                     WRITE_FORMATS[fmt], input_size, quality=quality)
+                     WRITE_FORMATS[fmt], input_size, quality=quality, rebuild=make_request if heavy else None)

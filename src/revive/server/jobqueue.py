@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ class ServerJob:
     media_type: str
     input_size: tuple[int, int]
     quality: int | None = None  # JPEG/WebP quality of the result
+    rebuild: Callable[[], Any] | None = None  # makes the request when it runs (it holds decoded files)
     status: Status = "queued"
     events: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -204,11 +206,14 @@ class JobQueue:
                 self._record(job, {k: v for k, v in dataclasses.asdict(event).items() if k not in ("index", "total")})
 
         try:
-            result = api.run_job(job.job, engine=self.engine, operations=self.operations,
+            ready = job.job if job.rebuild is None else dataclasses.replace(job.job, request=job.rebuild())
+            result = api.run_job(ready, engine=self.engine, operations=self.operations,
                                  output=api.OutputOptions(job.quality, max_pixels=self.max_pixels),
                                  on_event=on_event, cancel=lambda: job.cancel.is_set() or self.closed)
             error = result.error
             details = {k: v for k, v in result.to_dict().items() if k not in _PRIVATE} if result.ok else None
+        except api.ReviveError as err:  # its files, decoded again
+            error, details = str(err), None
         except Exception as err:  # the runner reports a job's own failures; this is the server's last line
             error, details = f"internal error: {type(err).__name__}: {err}", None
         job.error = scrub(error, job) if error is not None else None
