@@ -63,6 +63,7 @@ from .operations import (
 )
 from .outputs import expand_inputs
 from .pipeline.autopilot import EnhanceOptions, Plan, check_settings, plan_for
+from .pipeline.estimate import WORTH_SAYING
 from .pipeline.metrics import Comparison, side_by_side
 from .pipeline.metrics import compare as _compare
 from .pipeline.report import report_format
@@ -81,7 +82,7 @@ __all__ = [
     "EnhanceResult", "ImageMeta", "ImageWriteError", "InvalidParameter", "Job", "JobEvent", "JobResult",
     "LoadOptions", "ModelSpec", "ModelStore", "Operation", "OperationRegistry", "OperationResult", "OutputOptions",
     "Photo", "Plan", "PrintSize", "ProcessingRecord", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
-    "StageRegistry", "Step", "UpscaleParams", "UpscaleRequest", "__version__", "check_options", "compare",
+    "StageRegistry", "Step", "UpscaleParams", "WORTH_SAYING", "UpscaleRequest", "__version__", "check_options", "compare",
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
     "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",

@@ -24,10 +24,11 @@ import numpy as np
 from .analysis import diagnose
 from .errors import InvalidParameter
 from .pipeline.autopilot import EnhanceOptions, check_settings
+from .pipeline.estimate import announce_estimate
 from .pipeline.runner import EnhanceResult, enhance_photo
 from .stages import StageRegistry, default_stages
 from .stages.base import StageContext
-from .stages.planning import MAX_SCALE, PrintSize
+from .stages.planning import MAX_SCALE, PrintSize, Step
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .types import ParamValue, Photo, StageRecord
 
@@ -281,6 +282,7 @@ def _run_upscale(photo: Photo, request: UpscaleRequest, context: StageContext) -
     if params.scale is None and request.print_size is not None:
         factor = min(MAX_SCALE, request.print_size.scale_for(photo.width, photo.height))
         params = dataclasses.replace(params, scale=round(factor, 3))
+    announce_estimate([Step("upscale", params, "")], photo, context)
     result = UpscaleStage(params).run(photo, context)
     spec = context.engine.registry.get(params.model)
     scale = params.scale if params.scale is not None else float(spec.scale)

@@ -192,6 +192,10 @@ def enhance_photo(
     started = time.perf_counter()
     context.say("diagnosing")
     plan = make_plan(photo, options or EnhanceOptions(), context, registry)
+    if context.expect is not None:
+        from .estimate import announce_estimate
+
+        announce_estimate(plan.steps, photo, context)
     return run_plan(photo, plan, context, stages=registry, on_event=on_event,
                     diagnosis_seconds=time.perf_counter() - started)
 
