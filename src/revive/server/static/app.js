@@ -183,6 +183,7 @@ function follow(id) {
   const on = (kind, handler) => events.addEventListener(kind, (e) => handler(JSON.parse(e.data)));
   on("queued", () => status("Waiting for the worker…", null));
   on("phase", (e) => status(`${e.phase}…`, null));
+  on("estimate", (e) => status(`${e.phase}: this will take about ${seconds(e.eta)}`, null));
   on("progress", (e) => status(`${e.phase}: ${e.done} of ${e.of} tiles${e.eta ? ` · about ${seconds(e.eta)} left` : ""}`,
                                e.of ? e.done / e.of : null));
   on("done", (e) => { stopEvents(); finished(e).catch(showError); });
