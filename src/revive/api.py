@@ -10,6 +10,7 @@ use another.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,8 @@ from . import imageio
 from ._version import __version__
 from .analysis import Diagnosis
 from .analysis import diagnose as _diagnose
+from .batch import BatchEvent, BatchOptions, BatchSummary
+from .batch import run_batch as _run_batch
 from .engine import Engine, parse_memory
 from .errors import ImageWriteError, InvalidParameter, ReviveError
 from .imageio import DEFAULT_MAX_PIXELS
@@ -74,6 +77,8 @@ __all__ = [
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
     "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",
+    # batch
+    "BatchEvent", "BatchOptions", "BatchSummary", "request_for", "run_batch",
 ]
 
 
@@ -247,3 +252,26 @@ def diagnose(image: Any) -> Diagnosis:
 def compare(reference: Any, other: Any, *, y_channel: bool = False, crop_border: int = 0) -> Comparison:
     """PSNR and SSIM of ``other`` against ``reference`` with the BasicSR conventions."""
     return _compare(_to_photo(reference), _to_photo(other), crop_border=crop_border, y_channel=y_channel)
+
+
+# --- batch: one operation over a folder, resumable, locally or on Ray (issue 14) ------------------------
+
+def request_for(operation: str, fields: Mapping[str, str]) -> Any:
+    """The request of the operation named ``operation`` from text fields (batch options, forms)."""
+    return request_from_fields(operations().get(operation).request_type, fields, stages())
+
+
+def run_batch(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    request: Any,
+    options: BatchOptions | None = None,
+    *,
+    on_event: Callable[[BatchEvent], None] | None = None,
+) -> BatchSummary:
+    """Run ``request`` on every image in the folder ``input`` into the folder ``output``; resumable.
+
+    See :mod:`revive.batch` for the journal, the report, workers and Ray. The operations come from
+    :func:`operations` (each worker process calls it too).
+    """
+    return _run_batch(input, output, request, options or BatchOptions(operations=operations), on_event=on_event)
