@@ -40,7 +40,10 @@ Workers
 (``--engine ray``). Each worker loads its models once and keeps them; the machine's cores and the
 memory budget are shared among the workers (``--threads`` and ``--memory`` set them per worker).
 A worker that dies mid-photo (out of memory, a native crash, a lost node) costs that photo a retry
-(``--retries``, 2 by default); a bad photo is a result, never retried.
+(``--retries``, 2 by default); a bad photo is a result, never retried. From Python,
+``api.run_batch(in_dir, out_dir, request, api.BatchOptions(workers=2))``; as with any
+``multiprocessing`` code, a script using ``workers > 1`` needs the ``if __name__ == "__main__":``
+guard (worker processes import the main module).
 
 On a Ray cluster
 ================

@@ -42,7 +42,10 @@ def lost(item: WorkItem, tries: int, why: str) -> ItemResult:
 def run_local(config: WorkerConfig, items: Iterator[WorkItem], on_result: ResultFn, on_retry: RetryFn,
               pool: Pool) -> None:
     if pool.workers <= 1:
-        worker = Worker(config)
+        global _worker
+        # Held by the module, not this frame: on Ctrl-C a model's native thread may still be inside a
+        # tile, and freeing the model under it would abort the process instead of leaving cleanly.
+        _worker = worker = Worker(config)
         for item in items:
             on_result(worker(item))
         return

@@ -131,6 +131,9 @@ def _summary(row: ReportRow) -> str:
         parts.append(", ".join(map(str, d["steps"])))
     if d.get("model"):
         parts.append(f"model {d['model']}")
+    guard = d.get("fidelity")
+    if isinstance(guard, dict) and guard.get("action"):
+        parts.append(f"guard: {guard['action']} at strength {_num(guard.get('strength_used'), 2)}")
     parts.extend(row.notes)
     return " · ".join(parts)
 
