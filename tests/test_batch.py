@@ -52,7 +52,7 @@ def make_folder(root: Path, side: int = 48, copies: int = 1) -> Path:
 def outputs(out: Path) -> dict[str, Path]:
     """The output images by relative name (the batch's own state and reports left out)."""
     return {p.relative_to(out).as_posix(): p for p in sorted(out.rglob("*"))
-            if p.is_file() and ".revive-batch" not in p.parts and not p.name.startswith("revive-batch.")}
+            if p.is_file() and ".revive-batch" not in p.parts and not p.name.startswith(("revive-batch.", "."))}
 
 
 _TIMES = re.compile(rb"<revive:(Started|Finished)>[^<]*</revive:(?:Started|Finished)>")
@@ -253,17 +253,15 @@ def test_ray_gives_the_same_outputs_as_the_local_engine(photos, clean_run, tmp_p
 
 
 def test_ray_retries_a_lost_worker_not_a_bad_photo(photos, clean_run, tmp_path, local_ray):
-    import psutil
-
+    out = tmp_path / "out"
     killed: list[int] = []
 
     def kill_an_actor(event: api.BatchEvent) -> None:
-        if event.kind == "done" and not killed:
-            actors = [p for p in psutil.process_iter(["cmdline"]) if "RayWorker" in " ".join(p.info["cmdline"] or [])]
-            killed.append(actors[0].pid)
-            actors[0].kill()
+        if event.kind == "done" and not killed:  # the actor that just finished a photo has its next one
+            pid = int(next(e["worker"] for e in journal(out) if e["event"] == "done").rsplit(":", 1)[1])
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
 
-    out = tmp_path / "out"
     summary = api.run_batch(photos, out, REQUEST, api.BatchOptions(recursive=True, engine="ray", workers=2),
                             on_event=kill_an_actor)
     assert killed and len(summary.done) == 2 * len(PHOTOS) and sorted(dict(summary.failed)) == sorted(BAD)
@@ -272,15 +270,15 @@ def test_ray_retries_a_lost_worker_not_a_bad_photo(photos, clean_run, tmp_path, 
     assert_same_outputs(clean_run[0], out)
 
 
-def _batch_process(folder: Path, out: Path, workers: int) -> subprocess.Popen[bytes]:
+def _batch_process(folder: Path, out: Path, workers: int, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.Popen([sys.executable, "-m", "revive.cli", "batch", str(folder), str(out), "-r", "-q",
                              "--op", "upscale", "--model", MODEL, "--workers", str(workers)], env=env,
-                            stderr=subprocess.DEVNULL)
+                            stderr=stderr)
 
 
-def _kill_after(proc: subprocess.Popen[bytes], out: Path, done: int) -> int:
-    """SIGKILL the batch once the journal holds ``done`` finished photos; returns how many it held."""
+def _kill_after(proc: subprocess.Popen[bytes], out: Path, done: int, how: int = signal.SIGKILL) -> int:
+    """Signal the batch once the journal holds ``done`` finished photos; returns how many it held."""
     path = out / ".revive-batch" / "journal.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -288,9 +286,9 @@ def _kill_after(proc: subprocess.Popen[bytes], out: Path, done: int) -> int:
             break
         time.sleep(0.005)
     pool = children(proc.pid)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the batch ended before it could be killed"
+    proc.send_signal(how)
+    proc.wait(timeout=60)
+    assert proc.returncode in (-signal.SIGKILL, 128 + signal.SIGTERM), "the batch ended before it could be killed"
     deadline = time.monotonic() + 10
     while any(alive(p) for p in pool):
         assert time.monotonic() < deadline, "worker processes outlived the killed batch"
@@ -299,7 +297,7 @@ def _kill_after(proc: subprocess.Popen[bytes], out: Path, done: int) -> int:
 
 
 def test_killed_with_sigkill_mid_run_a_rerun_finishes_as_a_clean_run(tmp_path):
-    folder = make_folder(tmp_path, side=96, copies=3)
+    folder = make_folder(tmp_path, side=80, copies=2)
     clean = tmp_path / "clean"
     total = api.run_batch(folder, clean, REQUEST, api.BatchOptions(recursive=True))
     good = len(total.done)
@@ -320,6 +318,21 @@ def test_killed_with_sigkill_mid_run_a_rerun_finishes_as_a_clean_run(tmp_path):
     assert not (out / ".revive-batch" / "lock").exists()
 
 
+def test_sigterm_stops_cleanly_with_a_report_of_what_was_done(tmp_path):
+    folder = make_folder(tmp_path, side=96, copies=2)
+    out = tmp_path / "out"
+    proc = _batch_process(folder, out, 1, stderr=subprocess.PIPE)
+    held = _kill_after(proc, out, 3, signal.SIGTERM)
+    assert proc.returncode == 128 + signal.SIGTERM and b"revive: cancelled" in proc.stderr.read()
+    report = json.loads((out / "revive-batch.json").read_text())
+    statuses = [i["status"] for i in report["items"]]
+    assert statuses.count("done") == held and "not run" in statuses
+    assert not (out / ".revive-batch" / "lock").exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    rest = api.run_batch(folder, out, REQUEST, api.BatchOptions(recursive=True))
+    assert len(rest.skipped) == held and len(rest.skipped) + len(rest.done) == 4 * len(PHOTOS)
+
+
 def test_what_a_kill_can_leave_behind_is_cleaned_up_by_the_rerun(photos, clean_run, tmp_path):
     """The states a kill can leave, made on purpose: an output in place whose journal line was never
     written, a temporary file of a write cut short, a torn last journal line, a dead holder's lock."""
@@ -331,12 +344,16 @@ def test_what_a_kill_can_leave_behind_is_cleaned_up_by_the_rerun(photos, clean_r
     lines = [ln for ln in path.read_text().splitlines() if not ('"done"' in ln and '"coffee.png"' in ln)]
     path.write_text("\n".join(lines) + '\n{"event": "done", "name": "rock')
     (out / ".rocket_x2.png.k3j4h5g6.tmp").write_bytes(b"\x89PNG half")
+    (out / ".revive-batch.html.a1b2c3d4.tmp").write_text("<html>half")
+    (out / ".revive-batch" / "thumbs" / ".0123-after.jpg.zz_9yy8x.tmp").write_bytes(b"\xff\xd8")
+    (out / ".notes.txt.12345678.tmp").write_text("not ours: no output of this batch is called notes.txt")
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     (out / ".revive-batch" / "lock").write_text(json.dumps({"host": socket.gethostname(), "pid": gone.pid}))
     summary = api.run_batch(photos, out, REQUEST)
     assert summary.done == ["coffee.png"] and len(summary.skipped) == len(PHOTOS) - 1
-    assert not list(out.glob(".*.tmp")) and not (out / ".revive-batch" / "lock").exists()
+    left = [p.name for p in out.rglob("*.tmp")]
+    assert left == [".notes.txt.12345678.tmp"] and not (out / ".revive-batch" / "lock").exists()
     for name, image in outputs(out).items():
         assert canonical(image) == canonical(clean_run[0] / name), name
 

@@ -107,9 +107,10 @@ def _ends_with_newline(path: Path) -> bool:
         return f.read(1) == b"\n"
 
 
-def sweep_temporaries(folders: Iterable[Path], names: set[str]) -> list[Path]:
-    """Remove what a killed writer left: ``.<name>.XXXXXXXX.tmp`` for the outputs this batch may write."""
-    prefixes = {fit_name(n, 255 - 14) for n in names}  # as the writer cuts them (room for mkstemp's part)
+def sweep_temporaries(folders: Iterable[Path], names: set[str] | None) -> list[Path]:
+    """Remove what a killed writer left: ``.<name>.XXXXXXXX.tmp`` for the files this batch may write
+    (``names``; None: any, in folders that are the batch's own)."""
+    prefixes = None if names is None else {fit_name(n, 255 - 14) for n in names}  # cut as the writer cuts them
     removed = []
     for folder in folders:
         try:
@@ -118,7 +119,8 @@ def sweep_temporaries(folders: Iterable[Path], names: set[str]) -> list[Path]:
             continue
         for entry in entries:
             match = _TEMP.match(entry.name)
-            if match and match.group("name") in prefixes and entry.is_file(follow_symlinks=False):
+            ours = match is not None and (prefixes is None or match.group("name") in prefixes)
+            if ours and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))

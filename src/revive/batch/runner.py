@@ -28,7 +28,7 @@ from ..operations import OperationRegistry, default_operations
 from ..outputs import check_target, expand_inputs
 from .journal import STATE_DIR, FolderLock, Journal, JournalState, sweep_temporaries
 from .local import Pool
-from .report import ReportRow, thumbs_dir, write_reports
+from .report import REPORT_NAME, ReportRow, thumbs_dir, write_reports
 from .worker import ItemResult, WorkerConfig, WorkItem, sha256_of
 
 Engines = Literal["local", "ray"]
@@ -155,6 +155,8 @@ def run_batch(input: str | os.PathLike[str], output: str | os.PathLike[str], req
         state = journal.read()
         targets = [j.sink.path for j in jobs if j.sink is not None and j.sink.path is not None]
         sweep_temporaries({t.parent for t in targets}, {t.name for t in targets})
+        sweep_temporaries([out_dir], {f"{REPORT_NAME}.json", f"{REPORT_NAME}.html"})
+        sweep_temporaries([thumbs_dir(out_dir)], None)
         journal.open()
         try:
             summary.journal = journal.path
@@ -169,8 +171,9 @@ def run_batch(input: str | os.PathLike[str], output: str | os.PathLike[str], req
             finally:
                 summary.seconds = time.monotonic() - started
                 if options.report:
+                    items = rows.report_rows()
                     summary.report_json, summary.report_html = write_reports(
-                        out_dir, rows.report_rows(), _run_info(summary, options, request, settings))
+                        out_dir, items, _run_info(summary, options, request, settings))
         finally:
             journal.close()
     return summary
@@ -276,7 +279,17 @@ class _Run:
         self._emit("retry", item.name, why)
 
     def report_rows(self) -> list[ReportRow]:
-        return [self.rows.get(n) or ReportRow(n, "not run") for n in self.names]
+        """Each photo's row; the journal has the last word (an interrupt may land between its line and
+        the bookkeeping here)."""
+        latest = self.journal.read().done
+        rows = []
+        for name in self.names:
+            row, entry = self.rows.get(name), latest.get(name)
+            if row is None and entry is not None and entry.get("settings") == self.settings:
+                row = ReportRow.from_entry(entry, "done")
+                self.summary.done.append(name)
+            rows.append(row or ReportRow(name, "not run"))
+        return rows
 
     def _emit(self, kind: EventKind, name: str, message: str | None = None) -> None:
         if self.on_event is None:
