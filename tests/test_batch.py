@@ -237,7 +237,10 @@ def test_a_worker_process_that_dies_costs_its_photos_a_retry(photos, clean_run, 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray", reason='needs Ray: pip install "revive-photo[ray]"')
+    try:
+        import ray
+    except ImportError:
+        pytest.fail('the Ray engine needs Ray: pip install ".[ray]" (.ci/run installs it)')
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()

@@ -24,12 +24,13 @@ from ..engine import Engine
 from ..errors import InvalidParameter, ReviveError
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..jobs import Job, file_jobs, normalize_format
+from ..models.download import sha256_file
 from ..operations import OperationRegistry, default_operations
 from ..outputs import check_target, expand_inputs
 from .journal import STATE_DIR, FolderLock, Journal, JournalState, sweep_temporaries
 from .local import Pool
 from .report import REPORT_NAME, ReportRow, thumbs_dir, write_reports
-from .worker import ItemResult, WorkerConfig, WorkItem, sha256_of
+from .worker import ItemResult, WorkerConfig, WorkItem
 
 Engines = Literal["local", "ray"]
 # engine name → (module, function): the Ray engine is imported only when asked for.
@@ -242,7 +243,7 @@ class _Run:
             return False
         if (st.st_size, st.st_mtime_ns) == (entry.get("size"), entry.get("mtime_ns")):
             return True
-        if st.st_size != entry.get("size") or sha256_of(source) != entry.get("sha256"):
+        if st.st_size != entry.get("size") or sha256_file(source) != entry.get("sha256"):
             return False
         # Touched but unchanged (copied, restored from a backup): the same content, remembered as such.
         self.journal.append({**entry, "mtime_ns": st.st_mtime_ns, "time": _now()})

@@ -8,7 +8,6 @@ never an exception (so Ray retries lost workers, not bad inputs).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import socket
@@ -21,6 +20,7 @@ from typing import Any
 from ..engine import MIN_MEMORY_BUDGET, Engine
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..jobs import Job, JobResult, OutputOptions, Sink, Source, run_job
+from ..models.download import sha256_file
 from ..models.loaders import LoadOptions
 from ..operations import OperationRegistry, default_operations
 from ..pipeline.fidelity import versus_input
@@ -121,7 +121,7 @@ class Worker:
                               traceback=result.traceback, seconds=result.seconds, worker=worker_id())
         try:
             # Hashed after a successful read only: a refused file (a sparse terabyte, a FIFO) is never read whole.
-            digest = sha256_of(path)
+            digest = sha256_file(path)
             if _stat(path) != before:
                 raise OSError("changed")
             return self._success(item, result, before, digest)
@@ -162,14 +162,6 @@ def _stat(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _finite(value: Any) -> float | None:
