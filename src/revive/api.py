@@ -10,7 +10,7 @@ use another.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +21,8 @@ from . import imageio
 from ._version import __version__
 from .analysis import Diagnosis
 from .analysis import diagnose as _diagnose
+from .batch import BatchEvent, BatchOptions, BatchSummary
+from .batch import run_batch as _run_batch
 from .engine import Engine, parse_memory
 from .errors import (
     ImageReadError,
@@ -89,6 +91,8 @@ __all__ = [
     # the web app and REST API
     "FieldInfo", "ImageReadError", "ImageTooLarge", "ModelNotFound", "describe_request", "plan_diagnosed",
     "request_fields", "serve",
+    # batch
+    "BatchEvent", "BatchOptions", "BatchSummary", "request_for", "run_batch",
 ]
 
 
@@ -295,3 +299,24 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, engine: Engine | None = 
             raise RuntimeUnavailable(f"the web app needs {err.name}: pip install 'revive-photo[server]'") from None
         raise
     server.serve(server.ServerSettings(host=host, port=port, **settings), engine or default_engine(), on_ready=on_ready)
+# --- batch: one operation over a folder, resumable, locally or on Ray (issue 14) ------------------------
+
+def request_for(operation: str, fields: Mapping[str, str]) -> Any:
+    """The request of the operation named ``operation`` from text fields (batch options, forms)."""
+    return request_from_fields(operations().get(operation).request_type, fields, stages())
+
+
+def run_batch(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    request: Any,
+    options: BatchOptions | None = None,
+    *,
+    on_event: Callable[[BatchEvent], None] | None = None,
+) -> BatchSummary:
+    """Run ``request`` on every image in the folder ``input`` into the folder ``output``; resumable.
+
+    See :mod:`revive.batch` for the journal, the report, workers and Ray. The operations come from
+    :func:`operations` (each worker process calls it too).
+    """
+    return _run_batch(input, output, request, options or BatchOptions(operations=operations), on_event=on_event)

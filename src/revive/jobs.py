@@ -185,6 +185,7 @@ class JobResult:
     notes: tuple[str, ...] = ()
     input_size: tuple[int, int] | None = None
     started: datetime | None = None
+    input_photo: Photo | None = None  # what was read: batch reports make thumbnails and fidelity figures from it
 
     @property
     def ok(self) -> bool:
@@ -300,7 +301,7 @@ def _run(job: Job, operation: Operation, engine: Engine, output: OutputOptions, 
         check_target(job.report, overwrite=output.overwrite, protect=(*protect, *([sink.path] if sink and sink.path else [])))
     progress.announce("reading")
     photo = source.read(output.max_pixels)
-    result.input_size = (photo.width, photo.height)
+    result.input_size, result.input_photo = (photo.width, photo.height), photo
     context = StageContext(engine, progress.tiles, cancel, announce=progress.announce, expect=progress.expect)
     if cancel is not None and cancel():
         raise Cancelled("cancelled")
