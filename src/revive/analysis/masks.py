@@ -87,6 +87,37 @@ def estimate_masks(
     return SubjectMasks({name: refine(guide, p) for name, p in coarse.items()})
 
 
+def masks_from_segmentation(
+    pixels: np.ndarray,
+    probabilities: Mapping[str, np.ndarray],
+    faces: Iterable[Face] = (),
+    classes: Iterable[str] = CLASSES,
+    *,
+    source: str = "segmentation model",
+) -> SubjectMasks:
+    """Masks from a segmentation model's class probabilities (at the photo's size), refined the same way.
+
+    Classes the model does not map come from the embedded estimate; skin, which scene datasets do not
+    label, is the embedded face-guided skin kept inside the model's people when it maps them.
+    """
+    wanted = _check(classes)
+    rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+    faces = tuple(faces)
+    missing = [c for c in wanted if c not in probabilities or c == "skin"]
+    embedded = estimate_masks(pixels, faces, missing).masks if missing else {}
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        if name in probabilities and name != "skin":
+            out[name] = refine(rgb, probabilities[name])
+        elif name == "skin" and "subject" in probabilities:
+            out[name] = (embedded[name] * refine(rgb, probabilities["subject"])).astype(np.float32)
+        else:
+            out[name] = embedded[name]
+    notes = tuple(f"{c}: the model has no such class, the embedded estimate is used" for c in wanted
+                  if c not in probabilities and c != "skin")
+    return SubjectMasks(out, source, notes)
+
+
 def refine(guide: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     """A coarse probability map made to follow ``guide``'s edges, at ``guide``'s size, exact 0 below noise."""
     h, w = guide.shape[:2]
