@@ -31,6 +31,8 @@ class RegionsReport(Measurement):
     sky_lightness: float | None = None  # mean CIE L* of the sky
     sky_chroma: float | None = None  # mean Lab chroma of the sky
     sky_clipped: float = 0.0  # share of the sky with a channel at the top of the range
+    skin_hue: float | None = None  # mean Lab hue angle of the skin (degrees; healthy skin reads 40–70)
+    foliage_chroma: float | None = None  # mean Lab chroma of the foliage
 
     label = "regions"
     defect = False
@@ -70,15 +72,19 @@ class RegionsReport(Measurement):
 def measure_regions(pixels: np.ndarray, faces: tuple[Face, ...] = ()) -> RegionsReport:
     small = estimate_masks(pixels, faces, CLASSES, work_side=MEASURE_SIDE, full_size=False)
     shares = tuple(small.shares().items())
-    sky = small["sky"]
-    if float(sky.mean()) < 0.01:
-        return RegionsReport(shares)
     from ..colorimetry import downscale
 
     rgb = downscale(np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels, MEASURE_SIDE)
-    weight = sky / float(sky.sum())
     lab = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
-    lightness = float((lab[:, :, 0] * weight).sum())
-    chroma = float((np.hypot(lab[:, :, 1], lab[:, :, 2]) * weight).sum())
-    clipped = float(((rgb.max(axis=2) >= 0.98) * weight).sum())
-    return RegionsReport(shares, round(lightness, 1), round(chroma, 1), round(clipped, 3))
+    chroma_map = np.hypot(lab[:, :, 1], lab[:, :, 2])
+
+    def mean(values: np.ndarray, name: str) -> float | None:
+        weight = small[name]
+        total = float(weight.sum())
+        return None if total < 0.005 * weight.size else round(float((values * weight).sum()) / total, 3)
+
+    skin_a, skin_b = mean(lab[:, :, 1], "skin"), mean(lab[:, :, 2], "skin")
+    skin_hue = None if skin_a is None or skin_b is None else round(float(np.degrees(np.arctan2(skin_b, skin_a))) % 360, 1)
+    clipped = mean((rgb.max(axis=2) >= 0.98).astype(np.float32), "sky")
+    return RegionsReport(shares, mean(lab[:, :, 0], "sky"), mean(chroma_map, "sky"),
+                         0.0 if clipped is None else clipped, skin_hue, mean(chroma_map, "foliage"))
