@@ -79,6 +79,7 @@ class EnhanceOptions:
     tile: int | None = None  # model steps' tile size; None = from the memory budget
     tile_overlap: int | None = None  # None = each stage's own default
     print_size: PrintSize | None = None  # with no scale: the factor that fills this print
+    color_reference: str | None = None  # a photo whose colours the color-transfer stage matches
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:
