@@ -79,8 +79,8 @@ class DeblurStage:
         if p.strength == 0.0:
             return photo
         if p.model is not None:
-            sharp = run_restoration_model(photo, p.model, p.tile, p.tile_overlap, context)
-            return blend_pixels(photo, sharp.pixels, p.strength)
+            restored = run_restoration_model(photo, p.model, p.tile, p.tile_overlap, context)
+            return blend_pixels(photo, restored.pixels, p.strength)
         kernel = p.kernel()
         if kernel is None:
             return photo

@@ -104,7 +104,7 @@ def plan_sky(ctx: PlanContext) -> list[Step]:
     if blocker is not None:
         ctx.notes.append(f"the sky reads {problem}, but {blocker} comes first; run enhance again on the result")
         return []
-    params = SkyParams(fix=problem, strength=strength, model=segmentation_model(ctx))
+    params = SkyParams(fix="blown" if problem == "blown" else "dull", strength=strength, model=segmentation_model(ctx))
     mask = params.model or "the embedded sky mask"
     why = (f"{regions.sky_clipped:.0%} of the sky is clipped" if problem == "blown"
            else f"the sky is dull (chroma {regions.sky_chroma:.0f} at L* {regions.sky_lightness:.0f})")
