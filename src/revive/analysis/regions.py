@@ -20,6 +20,7 @@ MEASURE_SIDE = 256
 MIN_SKY_SHARE = 0.08  # a sky smaller than this is a detail, not something to grade
 BLOWN_SKY_CLIPPED = 0.25  # this much of the sky at the top of the range: blown
 DULL_SKY_CHROMA = 6.0  # a clear sky reads 15–30 (Lab chroma); haze and overcast 2–8
+MONOCHROME_CHROMA = 4.0  # the 99th percentile of chroma of a black-and-white photo (or a toned one) is below this
 DULL_SKY_LIGHTNESS = (55.0, 85.0)  # a dull sky is a mid-gray one; white haze is bright, dusk is dark
 
 
@@ -85,6 +86,8 @@ def measure_regions(pixels: np.ndarray, faces: tuple[Face, ...] = ()) -> Regions
 
     skin_a, skin_b = mean(lab[:, :, 1], "skin"), mean(lab[:, :, 2], "skin")
     skin_hue = None if skin_a is None or skin_b is None else round(float(np.degrees(np.arctan2(skin_b, skin_a))) % 360, 1)
+    if float(np.percentile(chroma_map, 99)) < MONOCHROME_CHROMA:  # black and white: a sky has no colour to fix
+        return RegionsReport(shares)
     clipped = mean((rgb.max(axis=2) >= 0.98).astype(np.float32), "sky")
     return RegionsReport(shares, mean(lab[:, :, 0], "sky"), mean(chroma_map, "sky"),
                          0.0 if clipped is None else clipped, skin_hue, mean(chroma_map, "foliage"))

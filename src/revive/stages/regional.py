@@ -67,9 +67,11 @@ def segmentation_model(ctx: PlanContext) -> str | None:
 
 
 def global_problem(ctx: PlanContext) -> str | None:
-    """A photo-wide colour or exposure problem, which the colour stage fixes first: local grading
-    waits for a photo it can measure (a cast turns a blue sky gray and skin yellow everywhere)."""
+    """A photo-wide problem fixed first (noise, a colour cast, exposure): local grading waits for a
+    photo it can measure (a cast turns a blue sky gray and skin yellow everywhere, grain reads as leaves)."""
     d = ctx.diagnosis
+    if d.noise.attention:  # grain reads as leaves and shifts the colours a mask is judged by
+        return "the noise"
     if d.color_cast.attention:
         return f"a {d.color_cast.direction} cast"
     if d.exposure.attention:
