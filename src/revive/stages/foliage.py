@@ -13,17 +13,15 @@ import numpy as np
 
 from ..types import Photo
 from .base import StageContext, StageInfo
-from .denoise import classical_step
 from .planning import PlanContext, Step
 from .regional import (
-    blend_by_mask,
     check_unit,
     from_lab,
     global_problem,
+    grade_region,
     local_option,
     segmentation_model,
     setting_strength,
-    subject_masks,
     to_lab,
 )
 
@@ -51,14 +49,10 @@ class FoliageStage:
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
         p = self.params
-        if p.strength == 0.0 or photo.is_gray:
+        if photo.is_gray:
             return photo
-        mask = subject_masks(photo, ("foliage",), context, p.model)["foliage"]
-        if not mask.any():
-            return photo
-        with classical_step(self.name, context):
-            pixels = blend_by_mask(photo.pixels, lift_greens(photo.pixels), mask, p.strength)
-        return photo.evolve(pixels=pixels)
+        return grade_region(photo, context, self.name, "foliage", p.model, p.strength,
+                            lambda pixels, mask: lift_greens(pixels))
 
 
 def lift_greens(pixels: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ names one (``model``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ from ..analysis.masks import SubjectMasks, estimate_masks, masks_from_segmentati
 from ..errors import InvalidParameter
 from ..types import Photo
 from .base import StageContext, StageOption
+from .denoise import classical_step
 from .planning import PlanContext, first_name
 
 
@@ -42,6 +44,20 @@ def subject_masks(photo: Photo, classes: tuple[str, ...], context: StageContext,
     segmenter = load_segmenter(spec, engine.store.locate(spec), engine.options)
     context.say("segmenting")
     return masks_from_segmentation(rgb, segmenter.probabilities(rgb), faces, classes, source=model)
+
+
+def grade_region(photo: Photo, context: StageContext, stage: str, region: str, model: str | None, strength: float,
+                 grade: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Photo:
+    """``grade(pixels, mask)`` (the whole photo graded as the region should be) blended in by the
+    region's mask at ``strength``; the photo itself when the region is absent or strength is 0."""
+    if strength == 0.0:
+        return photo
+    mask = subject_masks(photo, (region,), context, model)[region]
+    if not mask.any():
+        return photo
+    with classical_step(stage, context):
+        pixels = blend_by_mask(photo.pixels, grade(photo.pixels, mask), mask, strength)
+    return photo.evolve(pixels=pixels)
 
 
 def to_lab(pixels: np.ndarray) -> np.ndarray:

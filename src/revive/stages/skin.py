@@ -17,17 +17,15 @@ import numpy as np
 from ..errors import InvalidParameter
 from ..types import Photo
 from .base import StageContext, StageInfo
-from .denoise import classical_step
 from .planning import PlanContext, Step
 from .regional import (
-    blend_by_mask,
     check_unit,
     from_lab,
     global_problem,
+    grade_region,
     local_option,
     segmentation_model,
     setting_strength,
-    subject_masks,
     to_lab,
 )
 
@@ -55,14 +53,10 @@ class SkinStage:
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
         p = self.params
-        if p.strength == 0.0 or p.turn == 0.0 or photo.is_gray:
+        if p.turn == 0.0 or photo.is_gray:
             return photo
-        mask = subject_masks(photo, ("skin",), context, p.model)["skin"]
-        if not mask.any():
-            return photo
-        with classical_step(self.name, context):
-            pixels = blend_by_mask(photo.pixels, turn_hue(photo.pixels, p.turn), mask, p.strength)
-        return photo.evolve(pixels=pixels)
+        return grade_region(photo, context, self.name, "skin", p.model, p.strength,
+                            lambda pixels, mask: turn_hue(pixels, p.turn))
 
 
 def turn_hue(pixels: np.ndarray, degrees: float) -> np.ndarray:

@@ -17,17 +17,15 @@ import numpy as np
 from ..errors import InvalidParameter
 from ..types import Photo
 from .base import StageContext, StageInfo
-from .denoise import classical_step
 from .planning import PlanContext, Step
 from .regional import (
-    blend_by_mask,
     check_unit,
     from_lab,
     global_problem,
+    grade_region,
     local_option,
     segmentation_model,
     setting_strength,
-    subject_masks,
     to_lab,
 )
 
@@ -59,15 +57,8 @@ class SkyStage:
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
         p = self.params
-        if p.strength == 0.0:
-            return photo
-        mask = subject_masks(photo, ("sky",), context, p.model)["sky"]
-        if not mask.any():
-            return photo
-        with classical_step(self.name, context):
-            graded = grade_sky(photo.pixels, mask, p.fix)
-            pixels = blend_by_mask(photo.pixels, graded, mask, p.strength)
-        return photo.evolve(pixels=pixels)
+        return grade_region(photo, context, self.name, "sky", p.model, p.strength,
+                            lambda pixels, mask: grade_sky(pixels, mask, p.fix))
 
 
 def grade_sky(pixels: np.ndarray, mask: np.ndarray, fix: SkyFix) -> np.ndarray:
