@@ -21,6 +21,7 @@ from . import imageio
 from ._version import __version__
 from .analysis import Diagnosis
 from .analysis import diagnose as _diagnose
+from .analysis.masks import SubjectMasks
 from .batch import BatchEvent, BatchOptions, BatchSummary
 from .batch import run_batch as _run_batch
 from .engine import Engine, parse_memory
@@ -52,12 +53,15 @@ from .models.download import Progress as DownloadProgress
 from .models.importer import import_model
 from .models.loaders import LoadOptions
 from .operations import (
+    ColorTransferRequest,
     DiagnoseRequest,
     EnhanceRequest,
     FieldInfo,
+    MasksRequest,
     Operation,
     OperationRegistry,
     OperationResult,
+    RelightRequest,
     UpscaleRequest,
     default_operations,
     describe_request,
@@ -72,7 +76,9 @@ from .pipeline.report import report_format
 from .pipeline.runner import EnhanceResult, enhance_photo
 from .stages import StageRegistry, default_stages
 from .stages.base import StageContext, StageInfo, StageOption, StageProgressFn
+from .stages.color_transfer import ColorTransferParams
 from .stages.planning import Capabilities, PrintSize, Step
+from .stages.relight import RelightParams
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .tiling import CancelFn
 from .types import ImageMeta, Photo, ProcessingRecord, StageRecord
@@ -93,6 +99,9 @@ __all__ = [
     "request_fields", "serve",
     # batch
     "BatchEvent", "BatchOptions", "BatchSummary", "request_for", "run_batch",
+    # regions: masks, relight, colour transfer
+    "ColorTransferParams", "ColorTransferRequest", "MasksRequest", "RelightParams", "RelightRequest", "SubjectMasks",
+    "color_transfer", "masks", "relight",
 ]
 
 
@@ -320,3 +329,36 @@ def run_batch(
     :func:`operations` (each worker process calls it too).
     """
     return _run_batch(input, output, request, options or BatchOptions(operations=operations), on_event=on_event)
+
+# --- regions: subject masks, relight, colour transfer ---------------------------------------------
+
+def masks(image: Any, *, classes: str = "sky,skin,foliage,water,subject", model: str | None = None,
+          engine: Engine | None = None) -> SubjectMasks:
+    """Soft masks (HxW float32, 0–1, exactly 0 where absent) of sky, skin, foliage, water and the subject.
+
+    ``model`` names a segmentation model from the store; None uses the embedded estimate.
+    ``result["sky"]`` is a mask, ``result.shares()`` each class's share of the frame.
+    """
+    result = operations().get("masks").run(_to_photo(image), MasksRequest(classes=classes, model=model), _context(engine))
+    extra = result.extra
+    assert isinstance(extra, SubjectMasks)
+    return extra
+
+
+def relight(image: ImageT, *, light: str = "left", strength: float = 0.5, fill: float = 0.0,
+            engine: Engine | None = None) -> ImageT:
+    """A soft key light on the subject from ``light`` (left, right, top, bottom or "x,y" fractions of the
+    frame) and an optional ``fill``; highlights are never clipped. Returns the kind of object it was given."""
+    request = RelightRequest(RelightParams(light=light, strength=strength, fill=fill))
+    result = operations().get("relight").run(_to_photo(image), request, _context(engine))
+    assert result.photo is not None
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def color_transfer(image: ImageT, reference: str | os.PathLike[str], *, strength: float = 0.8,
+                   engine: Engine | None = None) -> ImageT:
+    """The colours of the photo at ``reference`` given to ``image`` (Lab histogram matching, scikit-image)."""
+    request = ColorTransferRequest(ColorTransferParams(os.fspath(reference), strength))
+    result = operations().get("color-transfer").run(_to_photo(image), request, _context(engine))
+    assert result.photo is not None
+    return _like(result.photo, image)  # type: ignore[no-any-return]

@@ -121,4 +121,25 @@ DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
     )
 )
 
-BUILTIN_MODELS: tuple[ModelSpec, ...] = EMBEDDED_MODELS + DOWNLOADABLE_MODELS
+# NAFNet (Chen et al., "Simple Baselines for Image Restoration", ECCV 2022) trained on GoPro camera
+# shake. The authors publish it on Google Drive only; these Hugging Face mirrors serve the same bytes
+# (sha256 and size agree across several independent projects that pin them).
+_NAFNET_MIRRORS = ("https://huggingface.co/mikestealth/nafnet-models/resolve/9526c38b626f6e8ca0c02e4a282859ac84d240a2/",
+                   "https://huggingface.co/nyanko7/nafnet-models/resolve/main/")
+DEBLUR_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="nafnet-gopro",
+        purpose="deblur",
+        runtime="torch",
+        architecture="NAFNet",
+        scale=1,
+        files=(ModelFile("NAFNet-GoPro-width64.pth", "329d3ab4077b8d6b7ff61de376e483714667960bf85be027bf4335cda701196f",
+                         271_778_961, tuple(ModelSource("url", m + "NAFNet-GoPro-width64.pth") for m in _NAFNET_MIRRORS)),),
+        license="MIT",
+        content="photo",
+        description="NAFNet width64 trained on GoPro: removes camera shake and motion blur. "
+        "https://github.com/megvii-research/NAFNet",
+    ),
+)
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = EMBEDDED_MODELS + DOWNLOADABLE_MODELS + DEBLUR_MODELS

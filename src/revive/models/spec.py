@@ -7,7 +7,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Purpose = Literal["upscale", "restore-face", "inpaint", "denoise", "deblock"]
+Purpose = Literal["upscale", "restore-face", "inpaint", "denoise", "deblock", "deblur", "segmentation"]
 RuntimeName = Literal["ncnn", "torch", "onnx"]
 Content = Literal["photo", "anime", "general"]
 SourceKind = Literal["url", "wheel", "package"]

@@ -86,6 +86,8 @@ class EnhanceOptions:
         "advanced": True, "help": "Context pixels around each tile"})
     print_size: PrintSize | None = field(default=None, metadata={  # with no scale: the factor that fills this print
         "advanced": True, "help": "Print to fill, e.g. 30x40cm@300 (with no scale)"})
+    color_reference: str | None = field(default=None, metadata={  # a photo whose colours the color-transfer stage matches
+        "advanced": True, "help": "A reference photo whose colours to match"})
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:
