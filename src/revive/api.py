@@ -358,7 +358,7 @@ def relight(image: ImageT, *, light: str = "left", strength: float = 0.5, fill: 
 def color_transfer(image: ImageT, reference: str | os.PathLike[str], *, strength: float = 0.8,
                    engine: Engine | None = None) -> ImageT:
     """The colours of the photo at ``reference`` given to ``image`` (Lab histogram matching, scikit-image)."""
-    request = ColorTransferRequest(ColorTransferParams(os.fspath(reference), strength))
+    request = ColorTransferRequest(ColorTransferParams(Path(reference), strength))
     result = operations().get("color-transfer").run(_to_photo(image), request, _context(engine))
     assert result.photo is not None
     return _like(result.photo, image)  # type: ignore[no-any-return]

@@ -421,7 +421,8 @@ class ColorTransferRequest:
 
 def _run_color_transfer(photo: Photo, request: ColorTransferRequest, context: StageContext) -> OperationResult:
     result = ColorTransferStage(request.params).run(photo, context)
-    params: dict[str, ParamValue] = {"reference": request.params.reference, "strength": request.params.strength}
+    params: dict[str, ParamValue] = {"reference": request.params.reference.name,  # not the folder: it is private
+                                     "strength": request.params.strength}
     return OperationResult(result, (StageRecord("color-transfer", None, params=params),), params)
 
 

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameter
@@ -86,7 +87,7 @@ class EnhanceOptions:
         "advanced": True, "help": "Context pixels around each tile"})
     print_size: PrintSize | None = field(default=None, metadata={  # with no scale: the factor that fills this print
         "advanced": True, "help": "Print to fill, e.g. 30x40cm@300 (with no scale)"})
-    color_reference: str | None = field(default=None, metadata={  # a photo whose colours the color-transfer stage matches
+    color_reference: Path | None = field(default=None, metadata={  # a photo whose colours the color-transfer stage matches
         "advanced": True, "help": "A reference photo whose colours to match"})
     settings: tuple[tuple[str, Setting], ...] = ()
 
