@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from _server import png_bytes
 from typer.testing import CliRunner
 
@@ -97,3 +98,13 @@ def test_server_modules_import_only_the_public_api():
             elif isinstance(node, ast.Import):
                 problems += [f"{path.name}: import {a.name}" for a in node.names if a.name.startswith("revive")]
     assert not problems, problems
+
+
+def test_without_the_server_extra_serve_says_what_to_install(monkeypatch):
+    for name in [m for m in sys.modules if m == "revive.server" or m.startswith("revive.server.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if it were not installed
+    with pytest.raises(api.ReviveError, match=r"pip install 'revive-photo\[server\]'"):
+        api.serve(port=0)
+    result = CliRunner().invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 1 and "revive-photo[server]" in result.output
