@@ -58,7 +58,9 @@ include_dashboard=False)``) and stops it at the end. To use many machines:
    a cluster file system, a mounted bucket): workers read inputs and write outputs there
    themselves; only the batch process writes the journal, thumbnails and report.
 3. Start Ray: on the head node ``ray start --head --port=6379``; on every other node
-   ``ray start --address=HEAD_IP:6379`` (add ``--num-gpus=1`` on GPU nodes).
+   ``ray start --address=HEAD_IP:6379`` (add ``--num-gpus=1`` on GPU nodes). Recent Ray
+   authenticates with a token: every node and the batch process need the same one
+   (``ray get-auth-token --generate``, then ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``).
 4. On the head node (or any machine that joined the cluster and mounts the storage)::
 
        revive batch /mnt/archive/scans /mnt/archive/restored --recursive \\

@@ -41,7 +41,12 @@ def run_ray(config: WorkerConfig, items: Iterator[WorkItem], on_result: ResultFn
     cpus = config.threads or max(1, (os.cpu_count() or 1) // pool.workers)
     if started_here:
         if pool.address:
-            ray.init(address=pool.address, logging_level=logging.WARNING, log_to_driver=False)
+            try:
+                ray.init(address=pool.address, logging_level=logging.WARNING, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise RuntimeUnavailable(
+                    f"cannot join the Ray cluster at {pool.address} ({str(err).splitlines()[0]}); is 'ray start "
+                    "--head' running there, with the same Ray version as here?") from None
         else:  # a private local Ray, gone when the batch ends
             ray.init(num_cpus=max(os.cpu_count() or 1, cpus * pool.workers), include_dashboard=False,
                      logging_level=logging.ERROR, log_to_driver=False)

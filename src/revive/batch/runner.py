@@ -147,7 +147,9 @@ def run_batch(input: str | os.PathLike[str], output: str | os.PathLike[str], req
                                                                       " (add --recursive for its subfolders)"))
     jobs = file_jobs(sources, str(out_dir) + os.sep, request, engine=probe, operations=operations, format=fmt)
     settings = settings_hash(operation.name, request, fmt, options.quality)
-    config = WorkerConfig(request, options.quality, options.max_pixels, options.device, options.threads,
+    # The cores are shared among the workers unless asked otherwise (N workers × all cores each would thrash).
+    threads = options.threads or (None if options.workers == 1 else max(1, (os.cpu_count() or 1) // options.workers))
+    config = WorkerConfig(request, options.quality, options.max_pixels, options.device, threads,
                           options.memory, 1.0 / options.workers, options.operations)
     summary = BatchSummary(in_dir, out_dir, operation.name, total=len(jobs))
     started = time.monotonic()

@@ -23,7 +23,7 @@ from .common import (
     prepare,
     print_json,
 )
-from .options import DEVICE, FORMAT, MAX_PIXELS, MEMORY, OVERWRITE, PRINT, QUALITY, QUIET, THREADS, parse_pairs
+from .options import DEVICE, FORMAT, MAX_PIXELS, MAX_THREADS, PRINT, QUALITY, QUIET, parse_pairs
 
 
 def batch(
@@ -41,12 +41,12 @@ def batch(
     engine: Annotated[str, typer.Option(metavar="local|ray", help="Run here (local) or on Ray.")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(metavar="auto|HOST:PORT", help="Join a running Ray cluster (default: start a private local Ray).")] = None,  # noqa: UP045
     retries: Annotated[int, typer.Option(min=0, max=20, metavar="N", help="Retries of a photo whose worker died (never for bad photos).")] = 2,
-    threads: THREADS = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, metavar="N", help="CPU threads per worker (default: the cores shared among the workers).")] = None,  # noqa: UP045
     device: DEVICE = "auto",
-    memory: MEMORY = None,
+    memory: Annotated[Optional[str], typer.Option(metavar="SIZE", help="Memory budget per worker, e.g. 4G (default: half of what is free, shared).")] = None,  # noqa: UP045
     format: FORMAT = None,
     quality: QUALITY = None,
-    overwrite: OVERWRITE = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", metavar="", help="Replace files in OUT_DIR that this batch did not write (its own it always replaces).")] = False,
     max_pixels: MAX_PIXELS = 100_000_000,
     no_report: Annotated[bool, typer.Option("--no-report", metavar="", help="Skip revive-batch.json/.html in OUT_DIR.")] = False,
     quiet: QUIET = False,
