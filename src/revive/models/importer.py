@@ -404,11 +404,20 @@ def import_model(
     if purpose is not None and purpose not in get_args(Purpose):
         raise InvalidParameter(f"{purpose!r} is not a purpose; use one of {', '.join(get_args(Purpose))}")
     timeout = probe_timeout(probe_timeout_s)
-    catalog = _catalog_spec(path, name)
-    if catalog is not None:
-        return _add_catalog_files(store, catalog, path)
+    try:
+        catalog = _catalog_spec(path, name)
+        if catalog is not None:
+            return _add_catalog_files(store, catalog, path)
+        return _import_new(store, path, name, scale, purpose, inspectors or DEFAULT_INSPECTORS, timeout)
+    finally:
+        with contextlib.suppress(OSError):
+            store.partial_dir.rmdir()  # only when empty: resumable downloads stay
+
+
+def _import_new(store: ModelStore, path: Path, name: str | None, scale: int | None, purpose: Purpose | None,
+                inspectors: Inspectors, timeout: float) -> ModelSpec:
     name = check_model_name(name if name is not None else _default_name(path))
-    found = (inspectors or DEFAULT_INSPECTORS).inspect(path)
+    found = inspectors.inspect(path)
     if name in {s.name for s in BUILTIN_MODELS}:  # its folder is the catalog model's: never touch it
         raise InvalidParameter(
             f"{name!r} is the name of a catalog model and {path.name} is not its file; choose another --name"
@@ -419,37 +428,41 @@ def import_model(
     if len(set(file_names)) != len(file_names):
         raise UnsupportedModel(f"{path.name}: two of its files have the same name")
     with store.lock(name):
-        if name in store.imported_names():  # unreadable entries too: never write over them
-            raise InvalidParameter(
-                f"a model named {name!r} is already imported; remove it first or choose another --name"
-            )
-        folder = store.model_dir(name)
-        staging = store.partial_dir / f"{name}.import"
-        for leftover in (folder, staging):  # of an interrupted import
-            shutil.rmtree(leftover, ignore_errors=True)
-        with _cleaned_up_on_failure(folder, staging):
-            files = [_stage(src, staging / src.name) for src in found.files]
-            staged = tuple(staging / f.name for f in files)
-            measured = found.probe(staged, timeout) if found.probe is not None else None
-            final_scale = _resolve_scale(path, found, scale, measured)
-            spec = ModelSpec(
-                name=name,
-                purpose=_purpose(path, purpose, found, final_scale),
-                runtime=found.runtime,
-                architecture=found.architecture,
-                scale=final_scale,
-                files=tuple(files),
-                license="unknown (imported by the user)",
-                description=f"imported from {path}",
-                supports_half=found.supports_half,
-                options=found.options,
-            )
-            for f, part in zip(files, staged, strict=True):
-                final = folder / f.name
-                replace_durably(part, final)
-                store.stamps.record(name, final, f.sha256)
-            store.record_import(spec)
-            shutil.rmtree(staging, ignore_errors=True)
+        return _import_files(store, path, name, found, scale, purpose, timeout)
+
+
+def _import_files(store: ModelStore, path: Path, name: str, found: Inspection, scale: int | None,
+                  purpose: Purpose | None, timeout: float) -> ModelSpec:
+    """Stage, try and move the files into place; the caller holds the model's lock."""
+    if name in store.imported_names():  # unreadable entries too: never write over them
+        raise InvalidParameter(f"a model named {name!r} is already imported; remove it first or choose another --name")
+    folder = store.model_dir(name)
+    staging = store.partial_dir / f"{name}.import"
+    for leftover in (folder, staging):  # of an interrupted import
+        shutil.rmtree(leftover, ignore_errors=True)
+    with _cleaned_up_on_failure(folder, staging):
+        files = [_stage(src, staging / src.name) for src in found.files]
+        staged = tuple(staging / f.name for f in files)
+        measured = found.probe(staged, timeout) if found.probe is not None else None
+        final_scale = _resolve_scale(path, found, scale, measured)
+        spec = ModelSpec(
+            name=name,
+            purpose=_purpose(path, purpose, found, final_scale),
+            runtime=found.runtime,
+            architecture=found.architecture,
+            scale=final_scale,
+            files=tuple(files),
+            license="unknown (imported by the user)",
+            description=f"imported from {path}",
+            supports_half=found.supports_half,
+            options=found.options,
+        )
+        for f, part in zip(files, staged, strict=True):
+            final = folder / f.name
+            replace_durably(part, final)
+            store.stamps.record(name, final, f.sha256)
+        store.record_import(spec)
+        shutil.rmtree(staging, ignore_errors=True)
     return spec
 
 

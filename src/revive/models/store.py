@@ -128,11 +128,16 @@ class ModelStore:
     def stored_path(self, spec: ModelSpec, file: ModelFile) -> Path:
         return self.model_dir(spec.name) / check_file_name(file.name)
 
+    def _file_in_the_way(self) -> Path | None:
+        """The file that stands where the store or one of its parent folders should be, if any."""
+        blocker = next((p for p in (self.models_dir, *self.models_dir.parents) if p.exists() or p.is_symlink()), None)
+        return blocker if blocker is not None and not blocker.is_dir() else None
+
     def unusable(self, err: OSError) -> ModelError:
         """What is wrong with the store's folder, when using it failed with ``err``."""
         fix = f"set {HOME_ENV} to a folder revive may write to"
-        blocker = next((p for p in (self.models_dir, *self.models_dir.parents) if p.exists() or p.is_symlink()), None)
-        if blocker is not None and not blocker.is_dir():
+        blocker = self._file_in_the_way()
+        if blocker is not None:
             return ModelError(f"the model store {self.models_dir} cannot be made: {blocker} is a file, not a folder; {fix}")
         if isinstance(err, PermissionError) or err.errno == errno.EROFS:
             return ModelError(f"revive may not write to the model store {self.models_dir} ({err.strerror}); {fix}")
@@ -389,6 +394,8 @@ class ModelStore:
         must be a plain model name.
         """
         folder = self.model_dir(name)
+        if self._file_in_the_way() is not None:
+            raise self.unusable(NotADirectoryError(errno.ENOTDIR, "not a folder"))
         try:
             embedded = self.get(name).embedded
         except ModelNotFound:
