@@ -169,7 +169,9 @@ def _download_columns(width: int) -> tuple[ProgressColumn, ...]:
 @models_app.command()
 def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models list' shows it.")]) -> None:
     """Download a model into the store, verifying its sha256 (interrupted downloads resume)."""
-    bar = Progress(*_download_columns(err_console.width), console=err_console)
+    # transient: once stopped the bar goes, so an error is the last and only line, and nothing says a
+    # discarded file arrived in full
+    bar = Progress(*_download_columns(err_console.width), console=err_console, transient=True)
     tasks: dict[str, TaskID] = {}
 
     def report(p: DownloadProgress) -> None:

@@ -32,7 +32,8 @@ def run_beside(work: Callable[[], T], *, name: str, stop: Callable[[], None] | N
     worker = threading.Thread(target=target, name=name, daemon=True)
     worker.start()
     try:
-        worker.join()
+        while worker.is_alive():  # short joins: a signal that landed on another thread (or Windows'
+            worker.join(0.1)      # Ctrl-C, which never wakes a blocked join) is seen within 0.1 s
     except BaseException:
         if stop is not None:
             stop()

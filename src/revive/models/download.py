@@ -172,7 +172,9 @@ def _total_from_content_range(value: str | None) -> int | None:
 
 
 def _size_text(n: int) -> str:
-    return f"{n} bytes" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+    if n < 1 << 20:
+        return f"{n} bytes"
+    return f"{n / (1 << 20):.1f} MiB" if n < 1 << 30 else f"{n / (1 << 30):.1f} GiB"
 
 
 def _too_big(url: str, part: Path, limit: int, what: str) -> DownloadError:
