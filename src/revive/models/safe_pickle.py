@@ -19,6 +19,7 @@ Every refusal is :class:`Refused` (an ``UnpicklingError``) with a sentence sayin
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import math
 import pickle
@@ -212,8 +213,9 @@ def _check_from_type(args: tuple[Any, ...]) -> None:
 
     if len(args) != 4 or args[1] not in (torch.Tensor, torch.nn.Parameter) or not isinstance(args[2], tuple):
         raise Refused("_rebuild_from_type_v2 is called with unexpected arguments")
+    rebuilders = [getattr(torch._utils, name) for name in _REBUILDERS]
     check = _CHECKS_BY_ID.get(id(args[0]))
-    if check is None or check[0] is not args[0] or args[0] is torch._tensor._rebuild_from_type_v2:
+    if check is None or not any(args[0] is r for r in rebuilders):
         raise Refused("_rebuild_from_type_v2 is asked to call something other than a tensor rebuilder")
     check[1](args[2])
 
@@ -280,6 +282,9 @@ class WeightsUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._torch_persistent_load: Callable[[Any], Any] | None = None
 
     def find_class(self, module: str, name: str) -> Any:
+        if self.proto < 3 and self.fix_imports:  # Python 2 names (__builtin__.set…), as pickle maps them
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) not in SAFE_GLOBALS:
             raise RefusedGlobal(module, name)  # refused before the global is even imported
         return super().find_class(module, name)
