@@ -276,6 +276,8 @@ class WeightsUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
     stack: list[Any]  # the pure-Python unpickler's own state
     append: Callable[[Any], None]
+    proto: int
+    fix_imports: bool
 
     def __init__(self, file: Any, **kwargs: Any) -> None:
         super().__init__(_BoundedReader(file), **kwargs)
