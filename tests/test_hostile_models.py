@@ -24,7 +24,7 @@ import pytest
 from _hostile import changed, embedded_param, one_line, revive, tree
 from PIL import Image
 
-from revive.errors import ChecksumMismatch, DownloadError
+from revive.errors import ChecksumMismatch, DownloadError, UnsupportedModel
 from revive.models import ModelStore, download
 from revive.models.catalog import DOWNLOADABLE_MODELS
 
@@ -478,3 +478,16 @@ def test_scale_detection_stops_growing_on_absurd_graphs(tmp_path: Path) -> None:
     (tmp_path / "net.param").write_text(f"7767517\n{len(layers) + 1} {len(layers) + 1}\nInput in 0 1 b0\n"
                                         + "\n".join(layers) + "\n")
     assert read_ncnn_param(tmp_path / "net.param").scale is None  # unknown, not a 12 000-digit number
+
+
+def test_the_ncnn_runtime_checks_a_graph_before_ncnn_reads_it(tmp_path: Path) -> None:
+    """A spec that never went through `models add` (an old store, a hand-made manifest) is checked too."""
+    from revive.models.loaders import LoadOptions, get_loader
+    from revive.models.spec import ModelFile, ModelSpec
+
+    (tmp_path / "net.bin").write_bytes(bytes(400))
+    (tmp_path / "net.param").write_text(GOOD_PARAM.replace("3 3\n", "3 1000000000\n"))
+    spec = ModelSpec("net", "upscale", "ncnn", "ncnn graph", 2,
+                     (ModelFile("net.param", "0" * 64), ModelFile("net.bin", "0" * 64)), "MIT")
+    with pytest.raises(UnsupportedModel, match="3 layers and 1000000000 blobs"):
+        get_loader("ncnn")(spec, [tmp_path / "net.param", tmp_path / "net.bin"], LoadOptions(device="cpu"))

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from ._beside import run_beside
 from .loaders import LoadOptions
+from .ncnn_param import read_ncnn_param
 from .spec import ExtraInput, ModelSpec, Tiling
 
 # A probe cache, not runtime state: how many Vulkan GPUs ncnn sees never changes within a process.
@@ -136,4 +137,6 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> NcnnModel:
     by_suffix = {p.suffix: p for p in paths}
     if ".param" not in by_suffix or ".bin" not in by_suffix:
         raise UnsupportedModel(f"model {spec.name!r} needs a .param and a .bin file, got {[p.name for p in paths]}")
+    # ncnn trusts its files (a huge blob count makes it allocate without bound): check the graph first
+    read_ncnn_param(by_suffix[".param"], bin_size=by_suffix[".bin"].stat().st_size)
     return NcnnModel(spec, by_suffix[".param"], by_suffix[".bin"], options)
