@@ -26,7 +26,7 @@ from typing import Any, cast, get_args
 from ..errors import ChecksumMismatch, InvalidParameter, ModelError, UnsupportedModel
 from .catalog import BUILTIN_MODELS
 from .download import extract_member, replace_durably, sha256_file
-from .loaders import RUNTIMES, missing_package, not_supported
+from .loaders import RUNTIMES, first_line, missing_package, not_supported
 from .manifest import MAX_MODEL_SCALE, check_file_name, check_model_name
 from .ncnn_param import NCNN_MAGIC, NcnnGraph, read_ncnn_param
 from .probe import probe_onnx, probe_timeout
@@ -145,7 +145,7 @@ def inspect_onnx(path: Path) -> Inspection:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # onnx raises DecodeError, ValueError, OSError… for a bad file
-        raise UnsupportedModel(f"{path} is not a readable ONNX model ({_first_line(err)})") from None
+        raise UnsupportedModel(f"{path} is not a readable ONNX model ({first_line(err)})") from None
     graph = model.graph
     weights = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in weights]
@@ -266,11 +266,6 @@ DEFAULT_INSPECTORS = Inspectors(
 def register_inspector(suffixes: Iterable[str], fn: Inspector) -> None:
     """Teach ``import_model`` (and ``revive models add``) a new kind of model file."""
     DEFAULT_INSPECTORS.register(suffixes, fn)
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else type(err).__name__
 
 
 # --- importing ---------------------------------------------------------------------------------

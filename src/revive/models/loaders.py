@@ -121,6 +121,12 @@ def missing_package(packages: Iterable[str]) -> str | None:
     return None
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of a runtime's error message, for a one-line refusal."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:limit] if lines else type(err).__name__
+
+
 def not_supported(what: str, package: str, extra: str) -> RuntimeUnavailable:
     """The one wording for a missing dependency (never "corrupt": the file may be fine)."""
     return RuntimeUnavailable(f"{what}: not supported: needs {package} (pip install \"{extra}\")")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from ..errors import InvalidParameter, ModelError
-from .loaders import RUNTIMES
+from .loaders import RUNTIMES, first_line
 from .spec import Content, ModelFile, ModelSpec, Purpose
 
 MANIFEST_VERSION = 1
@@ -77,7 +77,7 @@ def read_entries(path: Path) -> list[Any]:
     try:
         parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # RecursionError: nesting too deep
-        raise ModelError(f"the imported-models manifest {path} is damaged ({_first(err)}); fix or delete it") from None
+        raise ModelError(f"the imported-models manifest {path} is damaged ({first_line(err)}); fix or delete it") from None
     models = parsed.get("models") if isinstance(parsed, dict) else None
     if not isinstance(models, list) or len(models) > MAX_ENTRIES:
         raise ModelError(f"the imported-models manifest {path} is damaged; fix or delete it")
@@ -208,8 +208,3 @@ def one_problem(problems: list[str], where: Path) -> tuple[str, ...]:
         return tuple(problems)
     return (f"{len(problems)} entries of the imported-models manifest {where} cannot be read; "
             f"the first: {problems[0]}",)
-
-
-def _first(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__

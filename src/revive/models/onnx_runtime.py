@@ -18,7 +18,7 @@ import onnxruntime as ort  # imported here, so a missing extra surfaces in loade
 from ..errors import OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from ..tiling import TileOptions, process_tiled
 from ._beside import run_beside
-from .loaders import LoadOptions
+from .loaders import LoadOptions, first_line
 from .spec import ExtraInput, ModelSpec, Tiling
 from .torch_inspect import bytes_per_input_pixel
 
@@ -90,7 +90,7 @@ class OnnxModel:
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/… types
             if _is_oom(err):
                 raise OutOfMemory(f"model {spec.name!r} does not fit in {self.device} memory") from None
-            raise UnsupportedModel(f"{path.name}: onnxruntime cannot load this model ({_first_line(err)})") from None
+            raise UnsupportedModel(f"{path.name}: onnxruntime cannot load this model ({first_line(err)})") from None
         inputs = {i.name: i for i in self._session.get_inputs()}
         outputs = [o.name for o in self._session.get_outputs()]
         if len(inputs) != 1 and spec.option("input") not in inputs:
@@ -173,11 +173,6 @@ def _positive_option(spec: ModelSpec, key: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 4096:
         raise UnsupportedModel(f"model {spec.name!r} has {key}={text!r}; it must be a whole number from 1 to 4096")
     return int(text)
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else type(err).__name__
 
 
 def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> OnnxModel:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameter, UnsupportedModel
+from .loaders import first_line
 
 PROBE_TIMEOUT_ENV = "REVIVE_PROBE_TIMEOUT"
 DEFAULT_PROBE_TIMEOUT = 60.0
@@ -130,7 +131,7 @@ def _onnx_task(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         session = ort.InferenceSession(payload["path"], sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's Fail, InvalidGraph, NoSuchFile… for what is not a model it can run
-        return {"error": f"onnxruntime cannot load it ({_first_line(err)})"}
+        return {"error": f"onnxruntime cannot load it ({first_line(err, 300)})"}
     inputs = session.get_inputs()
     if len(inputs) != 1:
         return {"error": f"it has {len(inputs)} inputs; revive runs image models with exactly one"}
@@ -149,7 +150,7 @@ def _onnx_task(payload: dict[str, Any]) -> dict[str, Any]:
     except MemoryError:
         return {"error": f"it needs more memory than a {w}x{h} image could ever need"}
     except Exception as err:
-        return {"error": f"it fails on a blank {w}x{h} image ({_first_line(err)})"}
+        return {"error": f"it fails on a blank {w}x{h} image ({first_line(err, 300)})"}
     shape: tuple[int, ...] = tuple(getattr(out, "shape", ()))
     if len(shape) != 4:
         return {"error": f"it returns a {len(shape)}-D output for an image; revive needs NCHW images back"}
@@ -169,8 +170,3 @@ def child_main() -> None:
     sys.stdout.write("\n" + json.dumps(reply) + "\n")
     sys.stdout.flush()
     os._exit(0)  # skip the runtime's teardown, which a hostile model may have left in a bad state
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:300] if lines else type(err).__name__

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RuntimeUnavailable, UnsafeModel, UnsupportedModel
+from .loaders import first_line
 from .safe_pickle import Limits, Refused, RefusedGlobal, pickle_module
 from .spec import Purpose
 
@@ -144,7 +145,7 @@ def _load_pickle(path: Path) -> Any:
         raise RuntimeUnavailable(f"{path.name}: not supported: needs {err.name or err} "
                                  "(pip install \"revive-photo[torch]\")") from None
     except Exception as err:  # a damaged or foreign file fails in many ways (even MemoryError on a bogus length)
-        raise UnsupportedModel(f"{path.name} is not a readable PyTorch weights file ({_short(err)})") from None
+        raise UnsupportedModel(f"{path.name} is not a readable PyTorch weights file ({first_line(err)})") from None
 
 
 def _load_safetensors(path: Path) -> Any:
@@ -153,12 +154,7 @@ def _load_safetensors(path: Path) -> Any:
     try:
         return load_file(str(path), device="cpu")
     except Exception as err:  # SafetensorError, OSError… for a damaged file
-        raise UnsupportedModel(f"{path.name} is not a readable .safetensors file ({_short(err)})") from None
-
-
-def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
+        raise UnsupportedModel(f"{path.name} is not a readable .safetensors file ({first_line(err)})") from None
 
 
 def read_state_dict(path: Path | str) -> dict[str, Any]:
@@ -196,7 +192,7 @@ def load_descriptor(path: Path | str) -> ModelDescriptor:
         ) from None
     except (KeyError, RuntimeError, ValueError, IndexError, AssertionError, TypeError) as err:
         # detection matched but the weights do not fit the architecture: damaged or an unknown variant
-        raise UnsupportedModel(f"{path.name}: the weights do not fit any known architecture ({_short(err)})") from None
+        raise UnsupportedModel(f"{path.name}: the weights do not fit any known architecture ({first_line(err)})") from None
     descriptor.model.eval()
     return descriptor
 
