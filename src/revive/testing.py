@@ -7,7 +7,7 @@ import numpy as np
 from .engine import Engine
 from .models import ModelRegistry, ModelSpec
 from .models.loaders import LoadOptions
-from .models.spec import ImageModel
+from .models.spec import ExtraInput, ImageModel, Tiling
 
 
 def fake_spec(name: str = "nearest-x4", scale: int = 4, purpose: str = "upscale",
@@ -17,7 +17,20 @@ def fake_spec(name: str = "nearest-x4", scale: int = 4, purpose: str = "upscale"
 
 
 class NearestModel:
-    """×scale nearest-neighbour 'super-resolution': exact, instant, and easy to reason about."""
+    """×scale nearest-neighbour 'super-resolution': exact, instant, and easy to reason about.
+
+    Its capabilities are declared like a real model's; tests set them (``multiple_of``,
+    ``tiling``…) to see that stages read them.
+    """
+
+    input_channels = 3
+    output_channels = 3
+    supports_half = False
+    multiple_of = 1
+    min_size = 1
+    tiling: Tiling = "supported"
+    extra_inputs: tuple[ExtraInput, ...] = ()
+    memory_budget: int | None = None
 
     def __init__(self, scale: int = 4, name: str | None = None, options: tuple[tuple[str, str], ...] = ()) -> None:
         self.scale = scale

