@@ -27,8 +27,8 @@ WORTH_PROBING = 100_000  # input pixels below which no model run takes a minute 
 
 def seconds_per_pixel(model: ImageModel, photo: Photo) -> float:
     """Seconds per input pixel of one model pass, measured on a tile cut from the photo itself."""
-    side = max(PROBE_SIDE, int(getattr(model, "min_size", 1)))
-    multiple = max(1, int(getattr(model, "multiple_of", 1)))
+    side = max(PROBE_SIDE, model.min_size)
+    multiple = max(1, model.multiple_of)
     side += -side % multiple
     tile = np.ascontiguousarray(photo.rgb()[:side, :side])
     if tile.shape[0] < side or tile.shape[1] < side:

@@ -60,14 +60,17 @@ class UpscaleStage:
 def _run_model(pixels: np.ndarray, model: ImageModel, params: UpscaleParams, context: StageContext,
                label: str) -> np.ndarray:
     tile = params.tile
-    if tile is None and getattr(model, "tiling", "supported") == "internal":
+    if model.extra_inputs:
+        raise InvalidParameter(f"{model.spec.name} needs {' and '.join(model.extra_inputs)} besides the image; "
+                               "use the operation made for it (erase, fill), not upscale")
+    if tile is None and model.tiling == "internal":
         tile = max(8, *pixels.shape[:2])  # the model tiles internally: one tile, halved only on out-of-memory
     options = TileOptions(
         tile=tile,
         overlap=params.tile_overlap,
-        multiple_of=getattr(model, "multiple_of", 1),
-        min_size=getattr(model, "min_size", 1),
-        memory_budget=getattr(model, "memory_budget", None) or context.engine.memory_budget,
+        multiple_of=model.multiple_of,
+        min_size=model.min_size,
+        memory_budget=model.memory_budget or context.engine.memory_budget,
     )
     return process_tiled(
         pixels, model, model.scale, options,
