@@ -10,6 +10,7 @@ use another.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,8 +22,18 @@ from ._version import __version__
 from .analysis import Diagnosis
 from .analysis import diagnose as _diagnose
 from .analysis.masks import SubjectMasks
+from .batch import BatchEvent, BatchOptions, BatchSummary
+from .batch import run_batch as _run_batch
 from .engine import Engine, parse_memory
-from .errors import ImageWriteError, InvalidParameter, ReviveError
+from .errors import (
+    ImageReadError,
+    ImageTooLarge,
+    ImageWriteError,
+    InvalidParameter,
+    ModelNotFound,
+    ReviveError,
+    RuntimeUnavailable,
+)
 from .imageio import DEFAULT_MAX_PIXELS
 from .jobs import (
     Job,
@@ -45,6 +56,7 @@ from .operations import (
     ColorTransferRequest,
     DiagnoseRequest,
     EnhanceRequest,
+    FieldInfo,
     MasksRequest,
     Operation,
     OperationRegistry,
@@ -52,10 +64,12 @@ from .operations import (
     RelightRequest,
     UpscaleRequest,
     default_operations,
+    describe_request,
     request_from_fields,
 )
 from .outputs import expand_inputs
 from .pipeline.autopilot import EnhanceOptions, Plan, check_settings, plan_for
+from .pipeline.estimate import WORTH_SAYING
 from .pipeline.metrics import Comparison, side_by_side
 from .pipeline.metrics import compare as _compare
 from .pipeline.report import report_format
@@ -76,10 +90,15 @@ __all__ = [
     "EnhanceResult", "ImageMeta", "ImageWriteError", "InvalidParameter", "Job", "JobEvent", "JobResult",
     "LoadOptions", "ModelSpec", "ModelStore", "Operation", "OperationRegistry", "OperationResult", "OutputOptions",
     "Photo", "Plan", "PrintSize", "ProcessingRecord", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
-    "StageRegistry", "Step", "UpscaleParams", "UpscaleRequest", "__version__", "check_options", "compare",
+    "StageRegistry", "Step", "UpscaleParams", "WORTH_SAYING", "UpscaleRequest", "__version__", "check_options", "compare",
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
     "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",
+    # the web app and REST API
+    "FieldInfo", "ImageReadError", "ImageTooLarge", "ModelNotFound", "describe_request", "plan_diagnosed",
+    "request_fields", "serve",
+    # batch
+    "BatchEvent", "BatchOptions", "BatchSummary", "request_for", "run_batch",
     # regions: masks, relight, colour transfer
     "ColorTransferParams", "ColorTransferRequest", "MasksRequest", "RelightParams", "RelightRequest", "SubjectMasks",
     "color_transfer", "masks", "relight",
@@ -258,6 +277,58 @@ def compare(reference: Any, other: Any, *, y_channel: bool = False, crop_border:
     return _compare(_to_photo(reference), _to_photo(other), crop_border=crop_border, y_channel=y_channel)
 
 
+# --- the web app and REST API (`revive serve`; needs revive-photo[server]) -------------------------
+
+def request_fields(operation: str) -> tuple[FieldInfo, ...]:
+    """An operation's options as a form shows them (kind, default, choices, help), read from its request type."""
+    return describe_request(operations().get(operation).request_type, stages())
+
+
+def plan_diagnosed(diagnosis: Diagnosis, options: EnhanceOptions | None = None, *,
+                   engine: Engine | None = None) -> Plan:
+    """:func:`plan` for a photo already diagnosed (a page re-plans as its settings change)."""
+    return plan_for(diagnosis, check_options(options or EnhanceOptions()),
+                    Capabilities.from_engine(engine or default_engine()), stages())
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, *, engine: Engine | None = None,
+          on_ready: Callable[[str], None] | None = None, **settings: Any) -> None:
+    """Run the local web app and REST API until interrupted; ``on_ready(url)`` once it listens.
+
+    ``settings`` are :class:`revive.server.ServerSettings` fields (``max_pixels``, ``max_upload_bytes``,
+    ``queue_limit``, ``result_ttl``, ``allowed_hosts``…). The server is an optional shell over this
+    module, imported only here, on demand.
+    """
+    import importlib
+
+    try:
+        server = importlib.import_module("revive.server")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] in ("fastapi", "starlette", "uvicorn", "multipart", "python_multipart"):
+            raise RuntimeUnavailable(f"the web app needs {err.name}: pip install 'revive-photo[server]'") from None
+        raise
+    server.serve(server.ServerSettings(host=host, port=port, **settings), engine or default_engine(), on_ready=on_ready)
+# --- batch: one operation over a folder, resumable, locally or on Ray (issue 14) ------------------------
+
+def request_for(operation: str, fields: Mapping[str, str]) -> Any:
+    """The request of the operation named ``operation`` from text fields (batch options, forms)."""
+    return request_from_fields(operations().get(operation).request_type, fields, stages())
+
+
+def run_batch(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    request: Any,
+    options: BatchOptions | None = None,
+    *,
+    on_event: Callable[[BatchEvent], None] | None = None,
+) -> BatchSummary:
+    """Run ``request`` on every image in the folder ``input`` into the folder ``output``; resumable.
+
+    See :mod:`revive.batch` for the journal, the report, workers and Ray. The operations come from
+    :func:`operations` (each worker process calls it too).
+    """
+    return _run_batch(input, output, request, options or BatchOptions(operations=operations), on_event=on_event)
 
 # --- regions: subject masks, relight, colour transfer ---------------------------------------------
 
@@ -287,7 +358,7 @@ def relight(image: ImageT, *, light: str = "left", strength: float = 0.5, fill: 
 def color_transfer(image: ImageT, reference: str | os.PathLike[str], *, strength: float = 0.8,
                    engine: Engine | None = None) -> ImageT:
     """The colours of the photo at ``reference`` given to ``image`` (Lab histogram matching, scikit-image)."""
-    request = ColorTransferRequest(ColorTransferParams(os.fspath(reference), strength))
+    request = ColorTransferRequest(ColorTransferParams(Path(reference), strength))
     result = operations().get("color-transfer").run(_to_photo(image), request, _context(engine))
     assert result.photo is not None
     return _like(result.photo, image)  # type: ignore[no-any-return]

@@ -151,7 +151,7 @@ class Job:
     report: Path | None = None
 
 
-EventKind = Literal["start", "phase", "progress", "done", "failed"]
+EventKind = Literal["start", "phase", "estimate", "progress", "done", "failed"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,7 @@ class JobResult:
     notes: tuple[str, ...] = ()
     input_size: tuple[int, int] | None = None
     started: datetime | None = None
+    input_photo: Photo | None = None  # what was read: batch reports make thumbnails and fidelity figures from it
 
     @property
     def ok(self) -> bool:
@@ -221,6 +222,9 @@ class _Progress:
     def announce(self, phase: str) -> None:
         self._phase, self._started = phase, time.perf_counter()
         self._emit("phase", phase=phase)
+
+    def expect(self, seconds: float) -> None:
+        self._emit("estimate", phase=self._phase, eta=seconds)
 
     def tiles(self, phase: str, done: int, of: int) -> None:
         if phase != self._phase:
@@ -297,8 +301,8 @@ def _run(job: Job, operation: Operation, engine: Engine, output: OutputOptions, 
         check_target(job.report, overwrite=output.overwrite, protect=(*protect, *([sink.path] if sink and sink.path else [])))
     progress.announce("reading")
     photo = source.read(output.max_pixels)
-    result.input_size = (photo.width, photo.height)
-    context = StageContext(engine, progress.tiles, cancel, announce=progress.announce)
+    result.input_size, result.input_photo = (photo.width, photo.height), photo
+    context = StageContext(engine, progress.tiles, cancel, announce=progress.announce, expect=progress.expect)
     if cancel is not None and cancel():
         raise Cancelled("cancelled")
     done = operation.run(photo, job.request, context)

@@ -31,7 +31,7 @@ def color_transfer(
 
     def build() -> tuple[api.Engine, list[api.Job]]:
         engine = make_engine("auto", None, None)
-        request = api.ColorTransferRequest(api.ColorTransferParams(str(reference), strength))
+        request = api.ColorTransferRequest(api.ColorTransferParams(Path(reference), strength))
         jobs = api.file_jobs([str(p) for p in inputs], output, request, engine=engine, operations=api.operations(),
                              format=format)
         return engine, jobs

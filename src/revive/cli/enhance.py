@@ -23,6 +23,7 @@ from .options import (
     QUIET,
     THREADS,
     TILE,
+    parse_pairs,
     parse_print,
 )
 
@@ -60,7 +61,7 @@ def enhance(
 
     def build() -> tuple[api.Engine, api.EnhanceRequest, list[api.Job]]:
         engine = make_engine(device, threads, memory)
-        chosen = {"faces": faces, "denoise": denoise, "color": color, **_pairs(set_ or [])}
+        chosen = {"faces": faces, "denoise": denoise, "color": color, **parse_pairs(set_ or [])}
         options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, tile=parse_tile(tile),
                                           print_size=parse_print(print_size),
                                           **{k: v for k, v in chosen.items() if v != "auto"})
@@ -92,16 +93,6 @@ def enhance(
 
     options = api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
     raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
-
-
-def _pairs(values: list[str]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        name, sep, setting = value.partition("=")
-        if not sep or not name.strip():
-            raise api.InvalidParameter(f"--set takes OPTION=VALUE, got {value!r}")
-        pairs[name.strip()] = setting.strip()
-    return pairs
 
 
 def _dry_run(jobs: list[api.Job], request: api.EnhanceRequest, engine: api.Engine, max_pixels: int,

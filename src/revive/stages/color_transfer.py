@@ -28,7 +28,7 @@ _REFERENCE_SIDE = 1024  # a distribution needs no more pixels than this
 
 @dataclass(frozen=True)
 class ColorTransferParams:
-    reference: str  # path of the reference photo
+    reference: Path  # the reference photo (a file: a request from a form can never name a path here)
     strength: float = AUTO_STRENGTH
 
     def __post_init__(self) -> None:
@@ -78,7 +78,7 @@ def plan_color_transfer(ctx: PlanContext) -> list[Step]:
     if not reference or setting == "off":
         return []
     strength = float(setting) if isinstance(setting, float) else AUTO_STRENGTH
-    return [Step("color-transfer", ColorTransferParams(str(reference), strength),
+    return [Step("color-transfer", ColorTransferParams(Path(reference), strength),
                  f"--color-reference {Path(str(reference)).name} → match its colours at strength {strength:.2g}")]
 
 

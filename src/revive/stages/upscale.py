@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -21,11 +21,13 @@ AlphaMode = Literal["resample", "model"]
 
 @dataclass(frozen=True)
 class UpscaleParams:
-    model: str = DEFAULT_UPSCALE_MODEL
-    scale: float | None = None  # None = the model's native factor; any positive factor otherwise
-    tile: int | None = None  # None = auto from the memory budget
-    tile_overlap: int = 32
-    alpha: AlphaMode = "resample"
+    # metadata: what a form shows (see revive.operations.FieldInfo)
+    model: str = field(default=DEFAULT_UPSCALE_MODEL, metadata={"model": "upscale", "help": "Super-resolution model"})
+    scale: float | None = field(default=None, metadata={  # None = the model's native factor; any positive factor otherwise
+        "help": "Upscale factor (empty: the model's own)", "range": (0.0, MAX_SCALE)})
+    tile: int | None = field(default=None, metadata={"advanced": True, "help": "Tile size in pixels (empty: from memory)"})
+    tile_overlap: int = field(default=32, metadata={"advanced": True, "help": "Context pixels around each tile"})
+    alpha: AlphaMode = field(default="resample", metadata={"advanced": True, "help": "How transparency is enlarged"})
 
     def __post_init__(self) -> None:
         if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
