@@ -161,7 +161,7 @@ def test_a_mask_for_an_operation_without_one_is_refused_cleanly(server, small):
     answer = client.post("/api/jobs", files={"image": ("p.png", png_bytes(small), "image/png"),
                                              "mask": ("m.png", png_bytes(small), "image/png")})
     assert answer.status_code == 422
-    assert answer.json()["error"] == "enhance takes no file named 'mask'"
+    assert answer.json()["error"] == "enhance takes no file named 'mask' (its file options: color_reference)"
     missing = client.post("/api/jobs", data={"operation": "paint-out"},
                           files={"image": ("p.png", png_bytes(small), "image/png")})
     assert missing.status_code == 422 and "needs mask" in missing.json()["error"]
