@@ -160,3 +160,10 @@ def test_revive_masks_writes_one_png_per_class(tmp_path, astronaut):
     assert (tmp_path / "out" / "astro_sky.png").is_file() and not (tmp_path / "out" / "astro_water.png").exists()
     again = CliRunner().invoke(app, ["masks", str(source), "-o", str(tmp_path / "out"), "--classes", "skin"])
     assert again.exit_code == 1 and "exists" in again.output  # never written over without --overwrite
+
+
+def test_masks_are_deterministic(astronaut):
+    pixels = f32(astronaut)
+    faces = detect_faces(pixels)
+    first, second = estimate_masks(pixels, faces), estimate_masks(pixels, faces)
+    assert all(np.array_equal(first[c], second[c]) for c in CLASSES)

@@ -293,10 +293,9 @@ def _subject(s: _Scene) -> np.ndarray:
                               [cx + 2.1 * w, s.h], [cx - 2.1 * w, s.h], [cx - 1.9 * w, y + 2.2 * h]])
         cv2.fillPoly(body, [np.round(shoulders).astype(np.int32)], 1)
         people = np.maximum(people, body.astype(np.float32))
-    border = np.concatenate([s.lab[:2].reshape(-1, 3), s.lab[-2:].reshape(-1, 3), s.lab[:, :2].reshape(-1, 3),
-                             s.lab[:, -2:].reshape(-1, 3)])
-    _, _, centres = cv2.kmeans(border.astype(np.float32), 4, None,
-                               (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5), 2, cv2.KMEANS_PP_CENTERS)
+    # the frame's border colours: the median of each third of each side (deterministic, unlike k-means)
+    sides = [s.lab[:2].reshape(2, -1, 3)[0], s.lab[-2:].reshape(2, -1, 3)[0], s.lab[:, :2, :][:, 0], s.lab[:, -2:, :][:, 0]]
+    centres = np.array([np.median(part, axis=0) for side in sides for part in np.array_split(side, 3)], np.float32)
     distance = np.min(np.linalg.norm(s.lab[:, :, None, :] - centres[None, None], axis=3), axis=2)
     ys, xs = np.mgrid[0 : s.h, 0 : s.w].astype(np.float32)
     centre = np.exp(-(((xs / s.w - 0.5) / 0.35) ** 2 + ((ys / s.h - 0.5) / 0.4) ** 2) / 2)
