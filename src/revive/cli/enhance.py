@@ -40,6 +40,11 @@ def enhance(
     faces: Annotated[str, typer.Option(metavar="auto|on|off", help="Face restoration.")] = "auto",
     denoise: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Noise and JPEG cleanup: auto, off, or a strength.")] = "auto",
     color: Annotated[str, typer.Option(metavar="auto|off", help="White balance, exposure and contrast.")] = "auto",
+    deblur: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Motion-blur removal.")] = "auto",
+    sky: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Grade a blown or dull sky.")] = "auto",
+    skin: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Warm or neutralise skin, nothing else.")] = "auto",
+    foliage: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Lift foliage gently.")] = "auto",
+    color_reference: Annotated[Optional[Path], typer.Option("--color-reference", metavar="FILE", help="Match the colours of this photo.")] = None,  # noqa: UP045
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample.")] = 0.8,
     tile: TILE = "auto",
@@ -61,9 +66,11 @@ def enhance(
 
     def build() -> tuple[api.Engine, api.EnhanceRequest, list[api.Job]]:
         engine = make_engine(device, threads, memory)
-        chosen = {"faces": faces, "denoise": denoise, "color": color, **parse_pairs(set_ or [])}
+        flags = {"faces": faces, "denoise": denoise, "color": color, "deblur": deblur, "sky": sky, "skin": skin,
+                 "foliage": foliage}
+        chosen = {**flags, **parse_pairs(set_ or [])}
         options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, tile=parse_tile(tile),
-                                          print_size=parse_print(print_size),
+                                          print_size=parse_print(print_size), color_reference=color_reference,
                                           **{k: v for k, v in chosen.items() if v != "auto"})
         request = api.EnhanceRequest(api.check_options(options))
         if report is not None:
