@@ -43,6 +43,8 @@ class Inspection:
     options: tuple[tuple[str, str], ...] = ()
     scale_is_exact: bool = False  # read from the weights themselves: a different --scale is a mistake
     hint: str = ""  # what would let revive tell more, e.g. " (install revive-photo[onnx] to detect it)"
+    license: str | None = None  # known from the architecture (MAT's weights are CC BY-NC)
+    non_commercial: bool = False
 
 
 Inspector = Callable[[Path], Inspection]
@@ -276,6 +278,8 @@ def inspect_torch(path: Path) -> Inspection:
         purpose=purpose if purpose in get_args(Purpose) else None,
         supports_half=bool(info.get("supports_half", False)),
         scale_is_exact=info.get("scale") is not None,
+        license=info.get("license"),
+        non_commercial=bool(info.get("non_commercial", False)),
     )
 
 
@@ -452,7 +456,8 @@ def import_model(
                 architecture=found.architecture,
                 scale=scale,
                 files=tuple(files),
-                license="unknown (imported by the user)",
+                license=found.license or "unknown (imported by the user)",
+                non_commercial=found.non_commercial,
                 description=f"imported from {path}",
                 supports_half=found.supports_half,
                 options=found.options,

@@ -145,6 +145,7 @@ class TorchModel:
         self.input_channels: int = int(descriptor.input_channels)
         self.output_channels: int = int(descriptor.output_channels)
         self.is_masked: bool = descriptor.purpose == "Inpainting"
+        self.takes_mask = self.is_masked  # declared by spandrel's descriptor: see MaskedImageModel
         self._channels_last = device.type == "cuda"
         if self._channels_last:
             descriptor.model.to(memory_format=torch.channels_last)
@@ -202,6 +203,23 @@ class TorchModel:
         # Out of memory. Outside the except block the traceback no longer pins the tile's tensors.
         _free_device_memory(self.torch_device)
         raise OutOfMemory(f"a {tile.shape[1]}x{tile.shape[0]} tile did not fit in {self.device} memory")
+
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Fill the masked pixels (``mask`` HxW, True = fill) of an HxWx3 image; inpainting models only."""
+        if not self.takes_mask:
+            raise UnsupportedModel(f"{self.spec.name!r} is a {self.architecture} model, not an inpainting model: "
+                                   "it cannot fill masked areas")
+        try:
+            with _cpu_threads(self.threads), torch.inference_mode():
+                m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+                m = m.to(self.torch_device, non_blocking=True).to(self.dtype)
+                return self.to_array(self.descriptor(self.to_tensor(image), m))
+        except RuntimeError as err:
+            if not _is_oom(err):
+                raise
+        _free_device_memory(self.torch_device)
+        raise OutOfMemory(f"a {image.shape[1]}x{image.shape[0]} crop did not fit in {self.device} memory")
 
 
 def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel:
