@@ -311,6 +311,6 @@ def fill(
     return _like(result.photo, image)  # type: ignore[no-any-return]
 
 
-def check_fill_model(model: str | None = None, *, engine: Engine | None = None) -> Path:
+def check_fill_model(model: str | None = None, config: str | None = None, *, engine: Engine | None = None) -> Path:
     """Where the fill model's files are; raises (saying how to get weights or the extra) when it cannot run."""
-    return check_ready(FillParams(model=model), engine or default_engine())
+    return check_ready(FillParams(model=model, config=config), engine or default_engine())

@@ -49,7 +49,7 @@ def fill(
         params = api.FillParams(prompt=prompt, mask=None if mask_path is None else str(mask_path), boxes=boxes,
                                 negative_prompt=negative_prompt, seed=seed, steps=steps, guidance=guidance,
                                 model=model, config=config, grow=grow, context=context)
-        api.check_fill_model(model, engine=engine)  # no weights or no extra: one error line, before any file
+        api.check_fill_model(model, config, engine=engine)  # no weights or no extra: one error line, before any file
         jobs = api.file_jobs([str(p) for p in inputs], output, api.FillRequest(params), engine=engine,
                              operations=api.operations(), format=format)
         return engine, jobs, api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)

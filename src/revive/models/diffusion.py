@@ -138,13 +138,13 @@ def _short(err: BaseException) -> str:
 def read_pipeline(path: Path, config: Path | None, dtype: Any) -> Any:
     """A diffusers inpainting pipeline from local files (on the CPU)."""
     diffusers = import_diffusers()
+    check_source(path, config)
     with _quiet():
         try:
             if path.is_dir():
-                if not (path / "model_index.json").is_file():
-                    raise UnsupportedModel(f"{path} is not a diffusers folder (it has no model_index.json)")
                 pipe = diffusers.AutoPipelineForInpainting.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
             else:
+                assert config is not None  # check_source refused a checkpoint without one
                 pipe = _single_file(diffusers, path, config, dtype)
         except ReviveError:
             raise
@@ -154,15 +154,24 @@ def read_pipeline(path: Path, config: Path | None, dtype: Any) -> Any:
     return pipe
 
 
-def _single_file(diffusers: Any, path: Path, config: Path | None, dtype: Any) -> Any:
+def check_source(path: Path, config: Path | None) -> None:
+    """Refuse what cannot be a pipeline before anything is loaded: a folder without model_index.json,
+    a file of another kind, a single-file checkpoint without a config folder."""
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise UnsupportedModel(f"{path} is not a diffusers folder (it has no model_index.json)")
+        return
     if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
         raise UnsupportedModel(f"{path.name} is neither a diffusers folder nor a checkpoint ({', '.join(SINGLE_FILE_SUFFIXES)})")
     if config is None:
         raise InvalidParameter(f"{path.name} is a single-file checkpoint: pass --config FOLDER, a local diffusers folder "
                                "of the same architecture (its configs are read from there, offline)")
-    index = Path(config) / "model_index.json"
-    if not index.is_file():
+    if not (config / "model_index.json").is_file():
         raise InvalidParameter(f"--config {config} is not a diffusers folder (it has no model_index.json)")
+
+
+def _single_file(diffusers: Any, path: Path, config: Path, dtype: Any) -> Any:
+    index = config / "model_index.json"
     class_name = json.loads(index.read_text()).get("_class_name", "")
     cls = getattr(diffusers, str(class_name), None)
     if cls is None or not hasattr(cls, "from_single_file"):

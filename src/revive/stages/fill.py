@@ -83,11 +83,16 @@ class Filled:
 
 def check_ready(params: FillParams, engine: Engine) -> Path:
     """Where the pipeline's weights are, once the extra is known to be installed (before any slow work)."""
-    from ..models.diffusion import import_diffusers, locate
+    from ..models.diffusion import check_source, import_diffusers, locate
 
     path = locate(params.model, engine.store.models_dir)
+    check_source(path, _config(params))
     import_diffusers()
     return path
+
+
+def _config(params: FillParams) -> Path | None:
+    return None if params.config is None else Path(params.config).expanduser()
 
 
 def load(params: FillParams, context: StageContext) -> Inpainter:
@@ -96,7 +101,7 @@ def load(params: FillParams, context: StageContext) -> Inpainter:
 
     engine = context.engine
     path = locate(params.model, engine.store.models_dir)
-    config = None if params.config is None else Path(params.config).expanduser()
+    config = _config(params)
     key = ("diffusion", str(path.resolve()), str(config), engine.options, engine.memory)
     context.say(f"loading {path.name}")
     return engine.keep(key, lambda: load_inpainter(path, config, engine.options, engine.memory, engine.memory_budget))
