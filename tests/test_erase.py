@@ -144,7 +144,9 @@ def test_bad_masks_are_one_clear_line_and_write_nothing(tmp_path, home, astronau
                    code=1)
     one_error_line(invoke("erase", tmp_path / "a.png", "--box", "200,200,5,5"), "outside", code=1)
     one_error_line(invoke("erase", tmp_path / "a.png", "--box", "1,2,3,4", "--model", "realesrgan-x4plus"),
-                   "upscale model", code=1)
+                   "an upscale model; erase needs an inpainting model", code=1)
+    one_error_line(invoke("erase", tmp_path / "a.png", "--box", "1,2,3,4", "--model", "no-such-model"), "unknown model",
+                   code=1)
     assert not (tmp_path / "a_erased.png").exists()
 
 
@@ -159,6 +161,7 @@ def test_erase_picks_lama_then_mat_then_the_built_in_fill(tmp_path):
     assert choose_model(engine()) == EMBEDDED_ERASE_MODEL
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")  # spandrel's LaMa code
 def test_lama_added_to_the_store_erases_end_to_end(tmp_path, home, astronaut):
     import torch
     from spandrel.architectures.LaMa import LaMa
@@ -174,7 +177,7 @@ def test_lama_added_to_the_store_erases_end_to_end(tmp_path, home, astronaut):
     mask = ellipse(96, 96, 50, 45, 10, 14)
     save_mask(tmp_path / "m.png", mask)
     result = invoke("erase", tmp_path / "face.png", "--mask", tmp_path / "m.png", "--grow", "3", "--json",
-                    "--device", "cpu")
+                    "--device", "cpu", "--threads", "1")  # small crops: one thread, no contention
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["engine"] == "my-lama"  # picked from the store
     out = np.asarray(Image.open(tmp_path / "face_erased.png"))

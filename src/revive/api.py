@@ -253,12 +253,12 @@ def compare(reference: Any, other: Any, *, y_channel: bool = False, crop_border:
 
 from .masks import Box, Boxes, MaskError, MaskInput, read_mask  # noqa: E402
 from .operations import EraseRequest, FillRequest  # noqa: E402
-from .stages.erase import EMBEDDED_ERASE_MODEL, EraseParams, erase_photo  # noqa: E402
+from .stages.erase import EMBEDDED_ERASE_MODEL, EraseParams, check_model, erase_photo  # noqa: E402
 from .stages.fill import FillParams, check_ready  # noqa: E402
 from .stages.fill import fill as _fill  # noqa: E402
 
 __all__ += ["Box", "Boxes", "EMBEDDED_ERASE_MODEL", "EraseParams", "EraseRequest", "FillParams", "FillRequest",
-            "MaskError", "check_fill_model", "erase", "fill", "read_mask"]
+            "MaskError", "check_erase_model", "check_fill_model", "erase", "fill", "read_mask"]
 
 
 def erase(
@@ -309,6 +309,11 @@ def fill(
                         steps=steps, guidance=guidance, model=model, config=config, grow=grow, context=context)
     result = _fill(_to_photo(image), params, _context(engine, progress, cancel))
     return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def check_erase_model(model: str, *, engine: Engine | None = None) -> None:
+    """Refuse an erase model that is unknown, not an inpainting model, or not in the store (nothing is loaded)."""
+    check_model(model, engine or default_engine())
 
 
 def check_fill_model(model: str | None = None, config: str | None = None, *, engine: Engine | None = None) -> Path:

@@ -59,8 +59,8 @@ def erase(
                                  grow=grow, context=context)
         jobs = api.file_jobs([str(p) for p in inputs], output, api.EraseRequest(params), engine=engine,
                              operations=api.operations(), format=format)
-        if model is not None and model != api.EMBEDDED_ERASE_MODEL:
-            engine.load(model)  # a missing model is one error line, not one per file
+        if model is not None:
+            api.check_erase_model(model, engine=engine)  # a wrong or missing model is one line, not one per file
         return engine, jobs, api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
 
     engine, jobs, options = prepare(build)

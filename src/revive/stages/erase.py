@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from ..engine import Engine
 from ..errors import ModelError, OutOfMemory, UnsupportedModel
 from ..masks import Boxes, FillFn, MaskInput, WorkSize, default_grow, fill_photo, photo_mask, plan_fill
 from ..models import ModelSpec
@@ -101,13 +102,22 @@ def choose_model(context: StageContext) -> str:
     return ready[0].name if ready else EMBEDDED_ERASE_MODEL
 
 
-def _engine(name: str, context: StageContext) -> tuple[FillFn, WorkSize, bool]:
+def check_model(name: str, engine: Engine) -> None:
+    """Refuse a model that is unknown, not for inpainting, or not in the store, before any photo is read."""
     if name == EMBEDDED_ERASE_MODEL:
-        return telea, WorkSize(), False
-    spec = context.engine.registry.get(name)
+        return
+    spec = engine.registry.get(name)
     if spec.purpose != "inpaint":
         raise UnsupportedModel(f"{name!r} is a{'n' if spec.purpose[0] in 'aeiou' else ''} {spec.purpose} model; erase "
                                f"needs an inpainting model (LaMa, MAT) or {EMBEDDED_ERASE_MODEL}")
+    engine.store.locate(spec)
+
+
+def _engine(name: str, context: StageContext) -> tuple[FillFn, WorkSize, bool]:
+    if name == EMBEDDED_ERASE_MODEL:
+        return telea, WorkSize(), False
+    check_model(name, context.engine)
+    spec = context.engine.registry.get(name)
     model = context.load_model(name)
     if not getattr(model, "takes_mask", False):
         raise UnsupportedModel(f"{name!r} does not take a mask, so it cannot erase")
