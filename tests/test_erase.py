@@ -201,3 +201,36 @@ def test_mat_is_recognised_and_flagged_non_commercial():
     assert (info["architecture"], info["purpose"], info["takes_mask"]) == ("MAT", "inpaint", True)
     assert info["non_commercial"] is True and "NC" in info["license"]
     assert info["size_requirements"] == {"minimum": 512, "multiple_of": 512, "square": True}
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU: torch.cuda.is_available() is False")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_lama_and_mat_erase_on_cuda(tmp_path, astronaut):
+    import torch
+    from spandrel.architectures.LaMa import LaMa
+    from spandrel_extra_arches.architectures.MAT import MAT
+
+    from revive.models.importer import import_model
+
+    store = ModelStore(tmp_path / "store")
+    torch.manual_seed(0)
+    for name, module in (("gpu-lama", LaMa(in_nc=4, out_nc=3)), ("gpu-mat", MAT())):
+        torch.save(module.state_dict(), tmp_path / f"{name}.pth")
+        spec = import_model(store, tmp_path / f"{name}.pth", name)
+        assert spec.purpose == "inpaint" and spec.non_commercial == (name == "gpu-mat")
+    engine = Engine(store=store, options=api.LoadOptions(device="cuda"))
+    image = astronaut[:300, :300]
+    mask = ellipse(300, 300, 120, 150, 30, 20)
+    outside = ~grow(mask, 3)
+    for name in ("gpu-lama", "gpu-mat"):
+        out = api.erase(image, mask, model=name, grow=3, engine=engine)
+        assert np.array_equal(out[outside], image[outside]) and not np.array_equal(out[mask], image[mask])
+        model = engine.load(name)
+        assert model.device.startswith("cuda") and model.dtype == torch.bfloat16  # neither runs in fp16

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from revive import api, imageio
 from revive.cli import app
 from revive.engine import Engine
-from revive.masks import grow
+from revive.masks import default_grow, grow
 from revive.models import diffusion
 from revive.models.diffusion import MemoryPlan, plan_memory
 from revive.models.loaders import LoadOptions
@@ -206,3 +206,35 @@ def test_memory_plan_follows_the_budget():
     cpu = plan_memory(1 * GiB, 2 * weights, 2 * unet, px, 4, "cpu")  # the CPU has nowhere to offload to
     assert cpu.offload == "none" and cpu.attention_slicing and not cpu.fits
     assert "attention slicing" in cpu.describe() and MemoryPlan().describe() == "no memory savings needed"
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+cuda = pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU: torch.cuda.is_available() is False")
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("offload", ["none", "model", "sequential"])
+def test_fill_on_cuda_runs_in_half_precision_within_any_memory_plan(tiny_pipeline, scene, monkeypatch, offload):
+    import torch
+
+    image, _, mask = scene
+    photo = np.asarray(Image.open(image))
+    monkeypatch.setattr(diffusion, "plan_memory", lambda *args: MemoryPlan(attention_slicing=offload != "none",
+                                                                             offload=offload))  # type: ignore[arg-type]
+    engine = Engine(options=LoadOptions(device="cuda"))
+    request = api.FillRequest(api.FillParams(prompt="moss", mask=mask, seed=9, steps=3, model=str(tiny_pipeline)))
+    first = api.process(photo, request, engine=engine).result
+    second = api.process(photo, request, engine=engine).result
+    inpainter = next(v for v in engine._cache.values() if isinstance(v, diffusion.Inpainter))
+    assert inpainter.dtype == torch.float16 and inpainter.device.startswith("cuda")
+    assert first.details["device"].startswith("cuda") and first.details["memory"] == inpainter.plan.describe()
+    assert np.array_equal(first.photo.pixels, second.photo.pixels)  # same seed, same result on the GPU too
+    outside = ~grow(mask, default_grow(96, 96))
+    after = first.photo.to_array(np.uint8)
+    assert np.array_equal(after[outside], photo[outside])

@@ -232,7 +232,11 @@ class Inpainter:
         if flagged and any(flagged):
             raise ReviveError("the model's own safety checker blanked this result; nothing was written "
                               "(a different prompt or seed may pass)")
-        return np.ascontiguousarray(out.images[0], dtype=np.float32)
+        result = np.ascontiguousarray(out.images[0], dtype=np.float32)
+        if not np.isfinite(result).all():  # fp16 overflow in a VAE made for fp32 (SDXL's is known for it)
+            raise ReviveError(f"the model produced invalid values (NaN) in {str(self.dtype).removeprefix('torch.')} on "
+                              f"{self.device}; run it in float32 (--device cpu, or a VAE fixed for fp16)")
+        return result
 
 
 def load_inpainter(path: Path, config: Path | None, options: LoadOptions, memory: int | None,
