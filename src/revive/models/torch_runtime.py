@@ -18,7 +18,7 @@ import torch
 from ..errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from .loaders import LoadOptions
 from .spec import ModelSpec
-from .torch_inspect import bytes_per_input_pixel, load_descriptor, purpose_of
+from .torch_inspect import NO_BFLOAT16_ARCHITECTURES, bytes_per_input_pixel, load_descriptor, purpose_of
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
 # What an allocator says when it ran out (CPU, MPS, cuBLAS and cuDNN raise a plain RuntimeError).
@@ -238,7 +238,8 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel
             "revive runs RGB or grayscale image models"
         )
     dtype = choose_dtype(device.type, descriptor.supports_half and spec.supports_half,
-                         descriptor.supports_bfloat16 and _bf16_on(device), options.half, descriptor.architecture.id)
+                         descriptor.supports_bfloat16 and descriptor.architecture.id not in NO_BFLOAT16_ARCHITECTURES
+                         and _bf16_on(device), options.half, descriptor.architecture.id)
     try:
         descriptor.to(device=device, dtype=dtype)
     except RuntimeError as err:
