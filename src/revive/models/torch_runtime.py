@@ -148,7 +148,10 @@ class TorchModel:
         self.takes_mask = self.is_masked  # declared by spandrel's descriptor: see MaskedImageModel
         self._channels_last = device.type == "cuda"
         if self._channels_last:
-            descriptor.model.to(memory_format=torch.channels_last)
+            try:
+                descriptor.model.to(memory_format=torch.channels_last)
+            except RuntimeError:  # a weight of another rank (MAT has 5-D ones): keep the default layout
+                self._channels_last = False
 
     @property
     def memory_budget(self) -> int | None:
