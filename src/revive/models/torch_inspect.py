@@ -78,9 +78,10 @@ DEFAULT_BYTES_PER_INPUT_PIXEL = 60_000
 # Architectures of spandrel-extra-arches that revive has a stage for (inpainting). They join a copy
 # of spandrel's registry, never spandrel's own (no import side effects on other users of spandrel).
 EXTRA_ARCHITECTURES = ("MAT",)
-# Architectures spandrel says run in bf16 but that cannot: LaMa's Fourier units call torch.fft, which
-# has no bf16 kernels (measured on an H200: "Unsupported dtype BFloat16"). They run in float32 on GPUs.
-NO_BFLOAT16_ARCHITECTURES = frozenset({"LaMa"})
+# Architectures spandrel says run in bf16 but that cannot (both seen on an H200): LaMa's Fourier units
+# call torch.fft, which has no bf16 kernels; MAT's mapping network makes float32 tensors of its own and
+# multiplies them with bf16 weights. They run in float32 on GPUs.
+NO_BFLOAT16_ARCHITECTURES = frozenset({"LaMa", "MAT"})
 # Architectures whose published weights may not be used commercially: imported files are flagged so.
 NON_COMMERCIAL_ARCHITECTURES: dict[str, str] = {"MAT": "CC BY-NC 4.0 (MAT's published weights)"}  # an unmeasured architecture: assume a heavy transformer
 
