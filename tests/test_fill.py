@@ -196,16 +196,17 @@ def test_memory_savings_change_nothing_but_memory(tiny_pipeline, scene, monkeypa
 
 
 def test_memory_plan_follows_the_budget():
-    weights, unet, px = 2 * GiB, int(1.6 * GiB), 512 * 512
+    weights, unet, px, mp4 = 2 * GiB, int(1.6 * GiB), 512 * 512, 1024 * 1024
     assert plan_memory(24 * GiB, weights, unet, px, 2, "cuda") == MemoryPlan()
-    lean = plan_memory(int(4.2 * GiB), weights, unet, px, 2, "cuda")
-    assert lean.attention_slicing and lean.offload == "none" and not lean.vae_tiling  # one VAE tile is the image
-    assert plan_memory(int(4.2 * GiB), weights, unet, 1024 * 1024, 2, "cuda").vae_tiling
-    assert plan_memory(int(3.8 * GiB), weights, unet, px, 2, "cuda").offload == "model"
+    big = plan_memory(int(4.2 * GiB), weights, unet, mp4, 2, "cuda")  # a 1024 px image: the VAE decodes in tiles
+    assert big.vae_tiling and not big.attention_slicing and big.offload == "none"
+    assert plan_memory(int(2.5 * GiB), weights, unet, px, 2, "cuda").offload == "model"  # the UNet alone fits
     assert plan_memory(1 * GiB, weights, unet, px, 2, "cuda").offload == "sequential"
+    unfused = plan_memory(int(3.1 * GiB), weights, unet, px, 2, "cuda", fused_attention=False)
+    assert unfused.attention_slicing and unfused.offload == "none"  # slicing only helps without fused attention
     cpu = plan_memory(1 * GiB, 2 * weights, 2 * unet, px, 4, "cpu")  # the CPU has nowhere to offload to
-    assert cpu.offload == "none" and cpu.attention_slicing and not cpu.fits
-    assert "attention slicing" in cpu.describe() and MemoryPlan().describe() == "no memory savings needed"
+    assert cpu.offload == "none" and not cpu.fits
+    assert "VAE tiling" in big.describe() and MemoryPlan().describe() == "no memory savings needed"
 
 
 def _has_cuda() -> bool:

@@ -28,13 +28,16 @@ GEN_EXTRA = 'pip install "revive-photo[gen]"'
 DEFAULT_FILL_MODEL = "sd-inpainting"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
-# Working memory per pixel of the image being generated, at 2 bytes per value (fp16), measured on
-# CUDA with SD 1.5-sized random models at 512 px (bench/erase.py --gpu): the UNet at guidance > 1
-# (batch of 2) with PyTorch's fused attention, the same with attention slicing, and the VAE decoder
-# (tiled decoding caps it at one tile).
-UNET_BYTES_PER_PIXEL = 4_000
-UNET_SLICED_BYTES_PER_PIXEL = 2_500
-VAE_BYTES_PER_PIXEL = 6_000
+# Working memory per pixel of the image being generated, at 2 bytes per value (fp16), measured on an
+# H200 with SD 1.5-shaped random models at 512 px (python bench/erase.py --device cuda --probe-memory):
+# the UNet at guidance > 1 (a batch of 2) with PyTorch's fused attention 524 B, the same with diffusers'
+# attention slicing 1274 B (slicing replaces the fused kernel: it only helps where there is none), and
+# the VAE decoder 2440 B (tiled decoding caps it at one 512 px tile). Without fused attention the UNet
+# also holds the 4096² attention maps of a 64×64 latent (about 2 KB per pixel more): estimated.
+UNET_BYTES_PER_PIXEL = 600
+UNET_UNFUSED_BYTES_PER_PIXEL = 2_600
+UNET_SLICED_BYTES_PER_PIXEL = 1_300
+VAE_BYTES_PER_PIXEL = 2_500
 VAE_TILE_PIXELS = 512 * 512
 
 Offload = Literal["none", "model", "sequential"]
@@ -56,22 +59,28 @@ class MemoryPlan:
         return ", ".join(parts) or "no memory savings needed"
 
 
-def plan_memory(budget: int, weights: int, largest: int, pixels: int, dtype_bytes: int, device_type: str) -> MemoryPlan:
+def plan_memory(budget: int, weights: int, largest: int, pixels: int, dtype_bytes: int, device_type: str,
+                fused_attention: bool = True) -> MemoryPlan:
     """The cheapest way to run a pipeline of ``weights`` bytes (``largest`` for its biggest part) on an image
-    of ``pixels`` within ``budget`` bytes. Offloading (weights wait in host memory) exists only for GPUs."""
+    of ``pixels`` within ``budget`` bytes: VAE tiling, attention slicing (only where attention is not
+    fused, since slicing replaces the fused kernel and then costs more), then CPU offload, which
+    exists only for GPUs (the weights wait in host memory)."""
     def act(per_pixel: int, px: int = pixels) -> int:
         return px * per_pixel * dtype_bytes // 2
 
-    if weights + act(UNET_BYTES_PER_PIXEL) + act(VAE_BYTES_PER_PIXEL) <= budget:
+    unet = UNET_BYTES_PER_PIXEL if fused_attention else UNET_UNFUSED_BYTES_PER_PIXEL
+    if weights + act(unet) + act(VAE_BYTES_PER_PIXEL) <= budget:
         return MemoryPlan()
+    slicing = not fused_attention
     tiling = pixels > VAE_TILE_PIXELS
-    lean = act(UNET_SLICED_BYTES_PER_PIXEL) + act(VAE_BYTES_PER_PIXEL, min(pixels, VAE_TILE_PIXELS))
+    lean_unet = UNET_SLICED_BYTES_PER_PIXEL if slicing else unet
+    lean = act(lean_unet) + act(VAE_BYTES_PER_PIXEL, min(pixels, VAE_TILE_PIXELS))
     if weights + lean <= budget:
-        return MemoryPlan(attention_slicing=True, vae_tiling=tiling)
+        return MemoryPlan(attention_slicing=slicing, vae_tiling=tiling)
     if device_type == "cuda":
         offload: Offload = "model" if largest + lean <= budget else "sequential"
-        return MemoryPlan(attention_slicing=True, vae_tiling=tiling, offload=offload)
-    return MemoryPlan(attention_slicing=True, vae_tiling=tiling, fits=False)
+        return MemoryPlan(attention_slicing=slicing, vae_tiling=tiling, offload=offload)
+    return MemoryPlan(attention_slicing=slicing, vae_tiling=tiling, fits=False)
 
 
 def no_weights_message(store_models: Path) -> str:
@@ -258,7 +267,8 @@ def load_inpainter(path: Path, config: Path | None, options: LoadOptions, memory
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         budget = int(free * 0.9) if memory is None else min(memory, int(free * 0.9))
-    plan = plan_memory(budget, weights, largest, native * native, torch.finfo(dtype).bits // 8, device.type)
+    fused = hasattr(torch.nn.functional, "scaled_dot_product_attention")  # diffusers uses it where it exists
+    plan = plan_memory(budget, weights, largest, native * native, torch.finfo(dtype).bits // 8, device.type, fused)
     _apply(pipe, plan, device)
     return Inpainter(pipe, device, dtype, plan, options.threads)
 

@@ -134,7 +134,7 @@ def fill(photo: Photo, params: FillParams, context: StageContext) -> Filled:
         notes.append(f"generated on the CPU: {params.steps} steps took {seconds:.0f} s for {crops} crop(s); "
                      "a CUDA GPU takes seconds")
     if not inpainter.plan.fits:
-        notes.append("the model needs more memory than the budget; it ran with attention slicing and VAE tiling")
+        notes.append(f"the model needs more memory than the budget; it ran anyway ({inpainter.plan.describe()})")
     name = Path(params.model).name if params.model else DEFAULT_FILL_MODEL
     return Filled(result, name, seed, inpainter.device, seconds, crops, inpainter.plan.describe(), tuple(notes))
 
