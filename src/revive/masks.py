@@ -11,11 +11,9 @@ they stay bit-identical to the input.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +113,7 @@ def _mask_photo(source: MaskInput, max_pixels: int | None) -> Photo:
     if isinstance(source, (bytes, bytearray, memoryview)):
         if not source:
             raise MaskError("the mask is empty data (0 bytes), not an image")
-        with _spooled(bytes(source)) as path:
+        with imageio.spooled(bytes(source)) as path:
             return _read_file(path, "the mask", max_pixels)
     if isinstance(source, (str, os.PathLike)):
         return _read_file(Path(source), f"the mask {os.fspath(source)}", max_pixels)
@@ -128,18 +126,6 @@ def _read_file(path: Path, name: str, max_pixels: int | None) -> Photo:
     except ImageReadError as err:
         reason = str(err).removeprefix(f"{path}: ")
         raise MaskError(f"{name} cannot be read as an image: {reason}") from None
-
-
-@contextlib.contextmanager
-def _spooled(data: bytes) -> Iterator[Path]:
-    handle, name = tempfile.mkstemp(prefix="revive-mask-")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        yield Path(name)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
 
 
 def fit_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
