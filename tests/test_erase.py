@@ -3,6 +3,7 @@ LaMa from the model store runs end to end, and bad masks get one clear line."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -148,6 +149,24 @@ def test_bad_masks_are_one_clear_line_and_write_nothing(tmp_path, home, astronau
     one_error_line(invoke("erase", tmp_path / "a.png", "--box", "1,2,3,4", "--model", "no-such-model"), "unknown model",
                    code=1)
     assert not (tmp_path / "a_erased.png").exists()
+
+
+def test_requests_come_from_text_fields_and_masks_from_bytes(coffee):
+    from revive.operations import request_from_fields
+
+    request = request_from_fields(api.EraseRequest, {"mask": "m.png", "boxes": "1,2,3,4; 5,6,7,8", "grow": "2"})
+    assert request.params.mask == "m.png" and request.params.boxes == api.Boxes("1,2,3,4;5,6,7,8")
+    fill = request_from_fields(api.FillRequest, {"prompt": "a cat", "seed": "3", "negative_prompt": "dog"})
+    assert (fill.params.prompt, fill.params.seed, fill.params.guidance) == ("a cat", 3, 7.5)
+    with pytest.raises(api.InvalidParameter, match="guidance above 1"):
+        request_from_fields(api.FillRequest, {"prompt": "a cat", "guidance": "1", "negative_prompt": "dog"})
+    mask = ellipse(64, 64, 30, 30, 6, 6)
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+    done = api.process(coffee[:64, :64], api.EraseRequest(api.EraseParams(mask=buffer.getvalue(), grow=1)))
+    out = done.result.photo.to_array(np.uint8)
+    assert np.array_equal(out[~grow(mask, 1)], coffee[:64, :64][~grow(mask, 1)]) and done.result.stages[0].name == "erase"
+    assert done.result.stages[0].params["mask"] == "bytes"
 
 
 def test_erase_picks_lama_then_mat_then_the_built_in_fill(tmp_path):
