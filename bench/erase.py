@@ -85,7 +85,7 @@ def sd15_inpainter(device: str) -> object:
         vae=AutoencoderKL(block_out_channels=[128, 256, 512, 512], latent_channels=4, sample_size=512,
                           down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
                           layers_per_block=2),
-        text_encoder=CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+        text_encoder=CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                                   num_attention_heads=12, vocab_size=len(vocab),
                                                   max_position_embeddings=77)),
         tokenizer=CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77),
