@@ -362,3 +362,75 @@ def color_transfer(image: ImageT, reference: str | os.PathLike[str], *, strength
     result = operations().get("color-transfer").run(_to_photo(image), request, _context(engine))
     assert result.photo is not None
     return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+# --- erase and fill: mask-based removal and prompt-driven generative fill ---------------------------
+
+from .masks import Box, Boxes, MaskError, MaskInput, read_mask  # noqa: E402
+from .operations import EraseRequest, FillRequest  # noqa: E402
+from .stages.erase import EMBEDDED_ERASE_MODEL, EraseParams, check_model, erase_photo  # noqa: E402
+from .stages.fill import FillParams, check_ready  # noqa: E402
+from .stages.fill import fill as _fill  # noqa: E402
+
+__all__ += ["Box", "Boxes", "EMBEDDED_ERASE_MODEL", "EraseParams", "EraseRequest", "FillParams", "FillRequest",
+            "MaskError", "check_erase_model", "check_fill_model", "erase", "fill", "read_mask"]
+
+
+def erase(
+    image: ImageT,
+    mask: MaskInput | None = None,
+    *,
+    boxes: Any = (),
+    model: str | None = None,
+    grow: int | None = None,
+    context: float = 0.5,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Remove what ``mask`` (white = remove: a path, bytes, an array or a Photo; any size with the photo's
+    proportions) and/or ``boxes`` (``(x, y, w, h)`` or ``"x,y,w,h"``) mark, and fill the hole from its
+    surroundings; returns the same kind of object it was given. ``model`` None takes the best
+    inpainting model in the store (LaMa, MAT), else OpenCV's built-in fill. Pixels outside the
+    slightly grown mask are returned unchanged."""
+    params = EraseParams(mask=mask, boxes=Boxes(boxes), model=model, grow=grow, context=context)
+    result = erase_photo(_to_photo(image), params, _context(engine, progress, cancel))
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def fill(
+    image: ImageT,
+    mask: MaskInput | None = None,
+    *,
+    prompt: str,
+    negative_prompt: str = "",
+    seed: int | None = None,
+    steps: int = 30,
+    guidance: float = 7.5,
+    model: str | None = None,
+    config: str | None = None,
+    boxes: Any = (),
+    grow: int | None = None,
+    context: float = 0.5,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Replace what ``mask`` and/or ``boxes`` mark with what ``prompt`` describes (Stable Diffusion
+    inpainting from local weights, the ``revive-photo[gen]`` extra); the same ``seed`` gives the same
+    result. For the seed drawn when none is given, the model and the record use :func:`process`
+    with a :class:`FillRequest`."""
+    params = FillParams(prompt=prompt, mask=mask, boxes=Boxes(boxes), negative_prompt=negative_prompt, seed=seed,
+                        steps=steps, guidance=guidance, model=model, config=config, grow=grow, context=context)
+    result = _fill(_to_photo(image), params, _context(engine, progress, cancel))
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def check_erase_model(model: str, *, engine: Engine | None = None) -> None:
+    """Refuse an erase model that is unknown, not an inpainting model, or not in the store (nothing is loaded)."""
+    check_model(model, engine or default_engine())
+
+
+def check_fill_model(model: str | None = None, config: str | None = None, *, engine: Engine | None = None) -> Path:
+    """Where the fill model's files are; raises (saying how to get weights or the extra) when it cannot run."""
+    return check_ready(FillParams(model=model, config=config), engine or default_engine())

@@ -11,13 +11,12 @@ diagnosing, loading a model, each stage by name) and tile progress with a moving
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,7 +78,7 @@ class Source:
         if self.data is not None:
             if not self.data:
                 raise ImageReadError(f"{self.name}: no data (an empty input)")
-            with _spooled(self.data) as path:
+            with imageio.spooled(self.data) as path:
                 return imageio.read(path, max_pixels=max_pixels)
         image = self.image
         if isinstance(image, Photo):
@@ -94,19 +93,6 @@ def _read_capped(stream: IO[bytes]) -> bytes:
     if len(data) > MAX_STDIN_BYTES:
         raise InvalidParameter(f"the input stream is larger than {MAX_STDIN_BYTES >> 20} MiB; pass a file instead")
     return data
-
-
-@contextlib.contextmanager
-def _spooled(data: bytes, suffix: str = "") -> Iterator[Path]:
-    """Bytes as a private temporary file (the readers sniff content, not names); removed afterwards."""
-    handle, name = tempfile.mkstemp(prefix="revive-", suffix=suffix)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        yield Path(name)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
 
 
 @dataclass(frozen=True)

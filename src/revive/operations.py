@@ -29,6 +29,8 @@ from .pipeline.runner import EnhanceResult, enhance_photo
 from .stages import StageRegistry, default_stages
 from .stages.base import StageContext
 from .stages.color_transfer import ColorTransferParams, ColorTransferStage
+from .stages.erase import EraseParams, erase_photo
+from .stages.fill import FillParams, fill
 from .stages.planning import MAX_SCALE, PrintSize, Step
 from .stages.relight import RelightParams, RelightStage
 from .stages.upscale import UpscaleParams, UpscaleStage
@@ -333,6 +335,48 @@ def _run_diagnose(photo: Photo, request: DiagnoseRequest, context: StageContext)
     return OperationResult(None, details=diagnosis.to_dict(), extra=diagnosis)
 
 
+@dataclass(frozen=True)
+class EraseRequest:
+    """Remove what a mask (a path, bytes or an array; white = remove) and/or boxes mark; fill from the surroundings."""
+
+    params: EraseParams = EraseParams()
+
+
+@dataclass(frozen=True)
+class FillRequest:
+    """Replace what a mask and/or boxes mark with what the prompt describes (Stable Diffusion inpainting)."""
+
+    params: FillParams = FillParams()
+
+
+def _mask_params(params: EraseParams | FillParams) -> dict[str, ParamValue]:
+    """How the mask was given, for the record (a file's name, never the pixels)."""
+    mask = params.mask
+    given = None if mask is None else mask if isinstance(mask, str) else getattr(mask, "name", None) or type(mask).__name__
+    return {"mask": None if given is None else str(given).rsplit("/", 1)[-1], "boxes": str(params.boxes) or None,
+            "grow": params.grow, "context": params.context}
+
+
+def _run_erase(photo: Photo, request: EraseRequest, context: StageContext) -> OperationResult:
+    done = erase_photo(photo, request.params, context)
+    model = done.model if done.generative else None  # OpenCV's fill is no model: named in the params
+    record = StageRecord("erase", model, params={"engine": done.model, **_mask_params(request.params)},
+                         generative=done.generative)
+    details = {"engine": done.model, "changed_pixels": done.changed_pixels, "crops": done.crops}
+    return OperationResult(done.photo, (record,), details)
+
+
+def _run_fill(photo: Photo, request: FillRequest, context: StageContext) -> OperationResult:
+    p = request.params
+    done = fill(photo, p, context)
+    settings: dict[str, ParamValue] = {"prompt": p.prompt, "negative_prompt": p.negative_prompt or None,
+                                       "seed": done.seed, "steps": p.steps, "guidance": p.guidance}
+    record = StageRecord("fill", done.model, params={**settings, **_mask_params(p)}, generative=True)
+    details = {**settings, "model": done.model, "device": done.device, "crops": done.crops, "memory": done.memory,
+               "generative": True}
+    return OperationResult(done.photo, (record,), details, done.notes)
+
+
 def scalar_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
     """Params as the XMP record stores them: scalars as they are, anything else as text."""
     return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()}
@@ -349,6 +393,9 @@ def default_operations(stages: StageRegistry | None = None) -> OperationRegistry
         Operation("diagnose", DiagnoseRequest, _run_diagnose, "measure what is wrong with a photo",
                   lambda request, context: "diagnosis", produces_image=False),
         *_region_operations(),
+        Operation("erase", EraseRequest, _run_erase, "remove what a mask marks", lambda request, context: "erased"),
+        Operation("fill", FillRequest, _run_fill, "generate what a prompt describes where a mask marks",
+                  lambda request, context: "filled"),
     ))
 
 

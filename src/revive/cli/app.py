@@ -40,8 +40,8 @@ app = typer.Typer(
 )
 
 # Each module below defines `register(app)`; listed here, imported explicitly (no scanning).
-COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "diagnose", "compare", "models", "masks", "relight",
-                                   "color_transfer", "serve", "batch")
+COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "diagnose", "compare", "models", "erase", "fill", "masks",
+                                   "relight", "color_transfer", "serve", "batch")
 
 
 def _show_version(value: bool) -> None:

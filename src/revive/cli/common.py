@@ -107,7 +107,8 @@ class EventDisplay:
         label = escape(f"{where}{_short(event.name)} · {event.phase or 'starting'}")
         eta = f"ETA {_seconds(event.eta)}" if event.eta is not None else ""
         if event.kind == "progress" and event.of:
-            label += f" ({event.done}/{event.of} tiles)"
+            unit = "steps" if (event.phase or "").startswith("denoising") else "tiles"  # fill reports denoising steps
+            label += f" ({event.done}/{event.of} {unit})"
             self._progress.update(self._task, description=label, completed=event.done, total=event.of, eta=eta)
         else:
             self._progress.update(self._task, description=label, completed=0, total=None, eta=eta)

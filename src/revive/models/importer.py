@@ -54,6 +54,8 @@ class Inspection:
     scale_is_exact: bool = False  # read from the weights themselves: a different --scale is a mistake
     hint: str = ""  # what would let revive tell more, e.g. " (install revive-photo[onnx] to detect it)"
     probe: Probe | None = None  # run on the staged copies; what it measures is exact
+    license: str | None = None  # known from the architecture (MAT's weights are CC BY-NC)
+    non_commercial: bool = False
 
 
 Inspector = Callable[[Path], Inspection]
@@ -245,6 +247,8 @@ def inspect_torch(path: Path) -> Inspection:
         purpose=purpose if purpose in get_args(Purpose) else None,
         supports_half=bool(info.get("supports_half", False)),
         scale_is_exact=info.get("scale") is not None,
+        license=info.get("license"),
+        non_commercial=bool(info.get("non_commercial", False)),
     )
 
 
@@ -447,7 +451,8 @@ def _import_files(store: ModelStore, path: Path, name: str, found: Inspection, s
             architecture=found.architecture,
             scale=final_scale,
             files=tuple(files),
-            license="unknown (imported by the user)",
+            license=found.license or "unknown (imported by the user)",
+            non_commercial=found.non_commercial,
             description=f"imported from {path}",
             supports_half=found.supports_half,
             options=found.options,

@@ -126,3 +126,19 @@ class ImageModel(Protocol):
     def bytes_per_input_pixel(self) -> int:
         """Rough working memory one input pixel costs, used to pick a tile from a budget."""
         ...
+
+
+@runtime_checkable
+class MaskedImageModel(Protocol):
+    """A loaded model that fills masked areas (inpainting), whatever the runtime: it declares
+    ``takes_mask`` and its size needs; ``inpaint`` takes float32 HxWx3 RGB in [0, 1] and a bool HxW
+    mask (True = fill) and returns the filled float32 HxWx3 image."""
+
+    spec: ModelSpec
+    device: str
+    takes_mask: bool
+    multiple_of: int
+    min_size: int
+    square: bool
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray: ...

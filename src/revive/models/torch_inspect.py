@@ -19,6 +19,7 @@ lazily, so the data tables below can be read without the ``torch`` extra.
 
 from __future__ import annotations
 
+import functools
 import tarfile
 import warnings
 import zipfile
@@ -31,7 +32,7 @@ from .safe_pickle import Limits, Refused, RefusedGlobal, pickle_module
 from .spec import Purpose
 
 if TYPE_CHECKING:
-    from spandrel import ModelDescriptor
+    from spandrel import ArchRegistry, ModelDescriptor
 
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 
@@ -75,7 +76,17 @@ BYTES_PER_INPUT_PIXEL: dict[str, int] = {
     "RestoreFormer": 3_700,
     "LaMa": 1_000,
 }
-DEFAULT_BYTES_PER_INPUT_PIXEL = 60_000  # an unmeasured architecture: assume a heavy transformer
+DEFAULT_BYTES_PER_INPUT_PIXEL = 60_000
+
+# Architectures of spandrel-extra-arches that revive has a stage for (inpainting). They join a copy
+# of spandrel's registry, never spandrel's own (no import side effects on other users of spandrel).
+EXTRA_ARCHITECTURES = ("MAT",)
+# Architectures spandrel says run in bf16 but that cannot (both seen on an H200): LaMa's Fourier units
+# call torch.fft, which has no bf16 kernels; MAT's mapping network makes float32 tensors of its own and
+# multiplies them with bf16 weights. They run in float32 on GPUs.
+NO_BFLOAT16_ARCHITECTURES = frozenset({"LaMa", "MAT"})
+# Architectures whose published weights may not be used commercially: imported files are flagged so.
+NON_COMMERCIAL_ARCHITECTURES: dict[str, str] = {"MAT": "CC BY-NC 4.0 (MAT's published weights)"}  # an unmeasured architecture: assume a heavy transformer
 
 
 def bytes_per_input_pixel(architecture: str, scale: int, dtype_bytes: int = 4) -> int:
@@ -173,16 +184,31 @@ def read_state_dict(path: Path | str) -> dict[str, Any]:
     return canonicalize_state_dict(raw)
 
 
+@functools.cache
+def architectures() -> ArchRegistry:
+    """spandrel's architectures plus :data:`EXTRA_ARCHITECTURES` when spandrel-extra-arches is installed."""
+    from spandrel import MAIN_REGISTRY, ArchRegistry
+
+    registry = ArchRegistry()
+    registry.add(*MAIN_REGISTRY)
+    try:
+        from spandrel_extra_arches import EXTRA_REGISTRY
+    except ImportError:
+        return registry
+    registry.add(*(a for a in EXTRA_REGISTRY if a.architecture.id in EXTRA_ARCHITECTURES), ignore_duplicates=True)
+    return registry
+
+
 def load_descriptor(path: Path | str) -> ModelDescriptor:
     """Read ``path`` safely and build its spandrel model on the CPU, in float32, in eval mode."""
-    from spandrel import MAIN_REGISTRY, UnsupportedModelError
+    from spandrel import UnsupportedModelError
 
     path = Path(path)
     state_dict = read_state_dict(path)
     try:
         with warnings.catch_warnings():  # spandrel's architectures warn about torch idioms, not about the file
             warnings.simplefilter("ignore", UserWarning)
-            descriptor = MAIN_REGISTRY.load(state_dict)
+            descriptor = architectures().load(state_dict)
     except UnsupportedModelError:
         import spandrel
 
@@ -223,6 +249,9 @@ def describe(descriptor: ModelDescriptor) -> dict[str, Any]:
         "size_requirements": {"minimum": req.minimum, "multiple_of": req.multiple_of, "square": req.square},
         "tiling": descriptor.tiling.name.lower(),
         "tags": list(descriptor.tags),
+        "takes_mask": descriptor.purpose == "Inpainting",
+        "non_commercial": descriptor.architecture.id in NON_COMMERCIAL_ARCHITECTURES,
+        "license": NON_COMMERCIAL_ARCHITECTURES.get(descriptor.architecture.id),
     }
 
 

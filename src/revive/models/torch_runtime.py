@@ -18,7 +18,7 @@ import torch
 from ..errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from .loaders import LoadOptions
 from .spec import ExtraInput, ModelSpec, Tiling
-from .torch_inspect import bytes_per_input_pixel, load_descriptor, purpose_of
+from .torch_inspect import NO_BFLOAT16_ARCHITECTURES, bytes_per_input_pixel, load_descriptor, purpose_of
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
 _TILING: dict[str, Tiling] = {"supported": "supported", "discouraged": "discouraged", "internal": "internal"}
@@ -147,9 +147,13 @@ class TorchModel:
         self.output_channels: int = int(descriptor.output_channels)
         self.supports_half: bool = bool(descriptor.supports_half or descriptor.supports_bfloat16) and spec.supports_half
         self.extra_inputs: tuple[ExtraInput, ...] = ("mask",) if descriptor.purpose == "Inpainting" else ()
+        self.takes_mask = "mask" in self.extra_inputs  # what MaskedImageModel declares (erase reads it)
         self._channels_last = device.type == "cuda"
         if self._channels_last:
-            descriptor.model.to(memory_format=torch.channels_last)
+            try:
+                descriptor.model.to(memory_format=torch.channels_last)
+            except RuntimeError:  # a weight of another rank (MAT has 5-D ones): keep the default layout
+                self._channels_last = False
 
     @property
     def memory_budget(self) -> int | None:
@@ -210,6 +214,23 @@ class TorchModel:
         raise OutOfMemory(f"a {tile.shape[1]}x{tile.shape[0]} tile did not fit in {self.device} memory")
 
 
+    def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Fill the masked pixels (``mask`` HxW, True = fill) of an HxWx3 image; inpainting models only."""
+        if not self.takes_mask:
+            raise UnsupportedModel(f"{self.spec.name!r} is a {self.architecture} model, not an inpainting model: "
+                                   "it cannot fill masked areas")
+        try:
+            with _cpu_threads(self.threads), torch.inference_mode():
+                m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+                m = m.to(self.torch_device, non_blocking=True).to(self.dtype)
+                return self.to_array(self.descriptor(self.to_tensor(image), m))
+        except RuntimeError as err:
+            if not _is_oom(err):
+                raise
+        _free_device_memory(self.torch_device)
+        raise OutOfMemory(f"a {image.shape[1]}x{image.shape[0]} crop did not fit in {self.device} memory")
+
+
 def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel:
     if len(paths) != 1:
         raise UnsupportedModel(f"model {spec.name!r} should be one PyTorch file, got {[p.name for p in paths]}")
@@ -226,7 +247,8 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel
             "revive runs RGB or grayscale image models"
         )
     dtype = choose_dtype(device.type, descriptor.supports_half and spec.supports_half,
-                         descriptor.supports_bfloat16 and _bf16_on(device), options.half, descriptor.architecture.id)
+                         descriptor.supports_bfloat16 and descriptor.architecture.id not in NO_BFLOAT16_ARCHITECTURES
+                         and _bf16_on(device), options.half, descriptor.architecture.id)
     try:
         descriptor.to(device=device, dtype=dtype)
     except RuntimeError as err:
