@@ -79,3 +79,15 @@ class ImageModel(Protocol):
     def bytes_per_input_pixel(self) -> int:
         """Rough working memory one input pixel costs, used to pick a tile from a budget."""
         ...
+
+
+@runtime_checkable
+class FaceRestorer(Protocol):
+    """A loaded face model (purpose "restore-face") that knows its network's conventions.
+
+    ``restore_face`` takes an aligned face crop, float32 HxWx3 in [0, 1] at the model's size (512
+    for the FFHQ-trained ones), and returns it restored, the same size; ``fidelity`` (0..1) goes to
+    models with such a knob. Face models without this method are called as plain image models.
+    """
+
+    def restore_face(self, face: np.ndarray, fidelity: float | None = None) -> np.ndarray: ...

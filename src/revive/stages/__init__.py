@@ -58,9 +58,9 @@ class StageRegistry:
 
 def default_stages() -> StageRegistry:
     """The stages of this version, registered explicitly (no import scanning)."""
-    from . import color, deblock, denoise, upscale
+    from . import color, deblock, denoise, faces, upscale
 
-    return StageRegistry((deblock.STAGE, denoise.STAGE, upscale.STAGE, color.STAGE))
+    return StageRegistry((deblock.STAGE, denoise.STAGE, faces.STAGE, upscale.STAGE, color.STAGE))
 
 
 __all__ = ["StageInfo", "StageOption", "StageRegistry", "default_stages"]

@@ -1,0 +1,203 @@
+"""Face geometry: alignment to the FFHQ template, warps both ways, the paste mask, colour matching.
+
+Face restorers (GFPGAN, RestoreFormer, CodeFormer) were trained on FFHQ faces aligned by five
+landmarks to one template at 512×512 px. A detected face is brought there by a similarity
+transform (rotation, uniform scale, translation: roll is undone, the face is not distorted),
+restored, and pasted back through the inverse transform — into the input or into an enlarged copy
+of it — under a feathered elliptic mask that is zero well inside the crop's edge, so no seam shows.
+
+All functions are pure and work on float32 HxWxC arrays in [0, 1]. Matrices are 2×3 affine maps
+from source pixels to destination pixels (pixel centres at integer coordinates, as OpenCV's).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+FACE_SIZE = 512
+# facexlib's FFHQ five-point template at 512 px, in the detector's order: the eye on the image's
+# left, the other eye, the nose tip, the mouth corner on the image's left, the other corner.
+FFHQ_TEMPLATE = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
+                          [201.26117, 371.41043], [313.08905, 371.15118]], dtype=np.float32)
+TEMPLATE_EYE_DISTANCE = float(np.linalg.norm(FFHQ_TEMPLATE[1] - FFHQ_TEMPLATE[0]))
+# What restorers saw around faces that reached the crop's edge in training (facexlib's fill).
+CROP_FILL = (135 / 255, 133 / 255, 132 / 255)
+_SHRINK_FIRST = 1.5  # a warp that shrinks more than this averages areas first (no aliasing)
+Matrix = np.ndarray  # 2×3 float64
+Points = np.ndarray | tuple[tuple[float, float], ...]  # N×2, x then y
+
+
+def to_3x3(m: Matrix) -> np.ndarray:
+    return np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
+
+
+def compose(*ms: Matrix) -> Matrix:
+    """The affine map that applies the last matrix first: compose(a, b)(x) = a(b(x))."""
+    out = np.eye(3)
+    for m in ms:
+        out = out @ to_3x3(m)
+    return out[:2]
+
+
+def translation(dx: float, dy: float) -> Matrix:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+
+
+def resampling(factor_x: float, factor_y: float) -> Matrix:
+    """Pixel-centre map of a resize by these factors: x' = (x + 0.5)·f − 0.5."""
+    return np.array([[factor_x, 0.0, 0.5 * factor_x - 0.5], [0.0, factor_y, 0.5 * factor_y - 0.5]])
+
+
+def scale_of(m: Matrix) -> float:
+    """How much a similarity transform enlarges (destination pixels per source pixel)."""
+    return math.sqrt(abs(float(np.linalg.det(np.asarray(m, np.float64)[:, :2]))))
+
+
+def apply(m: Matrix, points: Points) -> np.ndarray:
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    return p @ np.asarray(m, np.float64)[:, :2].T + np.asarray(m, np.float64)[:, 2]
+
+
+def alignment(landmarks: Points, size: int = FACE_SIZE) -> Matrix:
+    """The similarity transform from photo pixels to the aligned ``size``×``size`` face."""
+    src = np.asarray(landmarks, np.float32).reshape(5, 2)
+    dst = FFHQ_TEMPLATE * np.float32(size / FACE_SIZE)
+    m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)  # robust to one misplaced landmark
+    if m is None or not np.all(np.isfinite(m)):
+        m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1e6)
+    if m is None or not np.all(np.isfinite(m)) or scale_of(m) <= 0:
+        raise ValueError("the landmarks do not define a face (all points coincide)")
+    return np.asarray(m, np.float64)
+
+
+def frontal_position(landmarks: Points) -> float:
+    """Where the nose tip sits between the eyes, along the line joining them: 0.5 for a face seen
+    from the front, towards 0 or 1 (and beyond) as the head turns into profile."""
+    p = np.asarray(landmarks, np.float64).reshape(5, 2)
+    axis = p[1] - p[0]
+    length2 = float(axis @ axis)
+    if length2 == 0.0:
+        return 0.0
+    return float((p[2] - p[0]) @ axis / length2)
+
+
+def warp(src: np.ndarray, m: Matrix, size: tuple[int, int], *, fill: tuple[float, ...] | float = 0.0,
+         interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """``src`` mapped by ``m`` onto a ``size`` = (width, height) canvas; outside ``src`` is ``fill``.
+
+    Only the part of ``src`` that lands on the canvas is read, and a warp that shrinks averages
+    areas first, so a large face does not alias and a small canvas in a large photo costs little.
+    """
+    width, height = size
+    channels = src.shape[2] if src.ndim == 3 else 0
+    inverse = cv2.invertAffineTransform(np.asarray(m, np.float64))
+    corners = apply(inverse, np.array([[-1, -1], [width, -1], [-1, height], [width, height]], np.float64))
+    shrink = scale_of(m)
+    margin = 3.0 / max(shrink, 1e-6) + 3.0  # the interpolation kernel's reach, in source pixels
+    h, w = src.shape[:2]
+    x0, y0 = (max(0, math.floor(v - margin)) for v in corners.min(axis=0))
+    x1, y1 = min(w, math.ceil(corners[:, 0].max() + margin)), min(h, math.ceil(corners[:, 1].max() + margin))
+    border = fill if isinstance(fill, tuple) else (fill,) * max(1, channels)
+    if x1 <= x0 or y1 <= y0:
+        blank = np.empty((height, width, channels) if channels else (height, width), np.float32)
+        blank[...] = np.asarray(border[: max(1, channels)], np.float32) if channels else border[0]
+        return blank
+    crop: np.ndarray = np.ascontiguousarray(src[y0:y1, x0:x1], dtype=np.float32)
+    m = compose(m, translation(x0, y0))
+    if shrink < 1.0 / _SHRINK_FIRST:
+        cw, ch = max(1, round(crop.shape[1] * shrink)), max(1, round(crop.shape[0] * shrink))
+        fx, fy = cw / crop.shape[1], ch / crop.shape[0]
+        crop = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA)
+        m = compose(m, cv2.invertAffineTransform(resampling(fx, fy)))
+    out: np.ndarray = cv2.warpAffine(crop, np.asarray(m, np.float64), (width, height), flags=interpolation,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=(tuple(float(v) for v in border) + (0.0,) * 4)[:4])
+    if channels and out.ndim == 2:
+        out = out[:, :, None]
+    return np.clip(out, 0.0, 1.0) if interpolation == cv2.INTER_CUBIC else out
+
+
+def align_face(pixels: np.ndarray, m: Matrix, size: int = FACE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned crop of RGB ``pixels`` and where it holds photo pixels (HxW: 1 inside, 0 beyond the photo's edge)."""
+    face = warp(pixels, m, (size, size), fill=CROP_FILL)
+    inside = warp(np.ones(pixels.shape[:2], np.float32), m, (size, size), interpolation=cv2.INTER_LINEAR)
+    return face, np.clip(inside, 0.0, 1.0)
+
+
+@lru_cache(maxsize=4)
+def face_mask(size: int = FACE_SIZE) -> np.ndarray:
+    """The paste mask in aligned space (HxW float32, read-only): 1 over the face from forehead to
+    chin, falling off smoothly, exactly 0 for the outer eighth of the crop on every side."""
+    f = size / FACE_SIZE
+    sigma = 18.0 * f
+    mask: np.ndarray = np.zeros((size, size), np.float32)
+    cv2.ellipse(mask, (round(256 * f), round(268 * f)), (round(140 * f), round(176 * f)), 0, 0, 360, 1.0, -1,
+                lineType=cv2.LINE_AA)
+    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    mask[mask < 1 / 1024] = 0.0  # no faint tail: what the mask does not cover stays bit-exact
+    edge = max(1, round(size / 8))
+    mask[:edge], mask[-edge:], mask[:, :edge], mask[:, -edge:] = 0.0, 0.0, 0.0, 0.0
+    mask.setflags(write=False)
+    return mask
+
+
+def match_low_frequency(restored: np.ndarray, original: np.ndarray, weight: np.ndarray,
+                        sigma: float = FACE_SIZE / 32) -> np.ndarray:
+    """``restored`` with the low-frequency colour of ``original`` (structures larger than ~2σ), the
+    difference averaged over the pixels ``weight`` trusts: face restorers shift skin tones and
+    brightness; their detail stays, the photo's colour and light come back."""
+    w = np.ascontiguousarray(weight, np.float32)
+    diff = (original - restored) * w[:, :, None]
+    num = cv2.GaussianBlur(diff, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(w, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    if num.ndim == 2:
+        num = num[:, :, None]
+    shift = num / np.maximum(den, 1e-3)[:, :, None]
+    return np.clip(restored + shift, 0.0, 1.0).astype(np.float32)
+
+
+def paste_region(m: Matrix, shape: tuple[int, int], size: int = FACE_SIZE) -> tuple[int, int, int, int] | None:
+    """The box (x0, y0, x1, y1) of a photo of ``shape`` (h, w) that the face aligned by ``m`` can
+    touch, or None when it lies outside the photo."""
+    inverse = cv2.invertAffineTransform(np.asarray(m, np.float64))
+    corners = apply(inverse, np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64))
+    h, w = shape
+    x0, y0 = (max(0, math.floor(v) - 1) for v in corners.min(axis=0))
+    x1, y1 = min(w, math.ceil(corners[:, 0].max()) + 2), min(h, math.ceil(corners[:, 1].max()) + 2)
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
+
+
+def paste_face(target: np.ndarray, face: np.ndarray, m: Matrix, opacity: float,
+               mask: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
+    """Blend the aligned ``face`` into ``target`` (in place) through the inverse of ``m`` under the
+    feathered mask times ``opacity``; returns the box it changed (None: nothing).
+
+    Pixels the mask does not reach are not written at all.
+    """
+    size = face.shape[0]
+    mask = face_mask(size) if mask is None else mask
+    region = paste_region(m, target.shape[:2], size)
+    if region is None or opacity <= 0.0:
+        return None
+    x0, y0, x1, y1 = region
+    back = compose(translation(-x0, -y0), cv2.invertAffineTransform(np.asarray(m, np.float64)))
+    weight = warp(mask, back, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) * np.float32(opacity)
+    weight[weight < 1 / 1024] = 0.0
+    if not weight.any():
+        return None
+    pixels = warp(face, back, (x1 - x0, y1 - y0))
+    if target.shape[2] == 1 and pixels.shape[2] == 3:
+        pixels = pixels.mean(axis=2, keepdims=True)
+    view = target[y0:y1, x0:x1]
+    a = weight[:, :, None]
+    touched = weight > 0
+    view[touched] = (view * (1.0 - a) + pixels * a)[touched]
+    return region
+
+
+def to_output(m: Matrix, factor_x: float, factor_y: float) -> Matrix:
+    """``m`` (photo → aligned) for the same photo resized by these factors (output → aligned)."""
+    return compose(m, cv2.invertAffineTransform(resampling(factor_x, factor_y)))
