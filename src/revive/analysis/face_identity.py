@@ -44,6 +44,13 @@ class IdentityCheck:
     passed: bool
 
     @property
+    def gross(self) -> bool:
+        """Not a drift but another face (no face at all, features far off, structure mostly gone):
+        softening would only leave a ghost of it."""
+        return (self.landmark_shift is None or self.landmark_shift > 2 * MAX_LANDMARK_SHIFT
+                or self.ssim < MIN_SSIM / 2)
+
+    @property
     def reason(self) -> str:
         if self.passed:
             return ""

@@ -1,14 +1,17 @@
 """Face restoration: find faces, align each to the 512 px FFHQ template, restore, paste back seamlessly.
 
 Each face the detector finds (YuNet, :mod:`revive.analysis.face_detect`) is aligned by its five
-landmarks (a similarity transform: roll is undone, proportions kept), restored by a face model
+landmarks, found again where the face stands upright (a similarity transform: roll is undone,
+proportions kept), restored by a face model
 (GFPGAN, RestoreFormer, CodeFormer or the user's own), given back the original's low-frequency
 colour, checked against the original (:mod:`revive.analysis.face_identity`) and pasted through the
 inverse transform under a feathered mask at ``strength`` — into the photo itself or, for the
 ``faces`` operation with ``--upscale``, into its enlarged copy, restoring from the input's pixels.
 
 A face whose identity may have drifted is softened (×0.7 at a time) until the blend passes the
-check, and left as it was if that would take it under 0.3; either way it is flagged. Faces smaller
+check, and left as it was if that would take it under 0.3 or if the model drew another face
+altogether (no face found on it, features moved by more than a quarter of the eye distance);
+either way it is flagged. Faces smaller
 than ``min_size``, seen in profile, far larger than the model's 512 px, or found with low
 confidence are skipped, each with its reason. Pixels the masks do not reach are never written.
 """
@@ -31,6 +34,7 @@ from ..analysis.face_align import (
     paste_face,
     scale_of,
     to_output,
+    upright_alignment,
 )
 from ..analysis.face_detect import DEFAULT_SCORE_THRESHOLD, Face, detect_faces
 from ..analysis.face_identity import IdentityCheck, check_identity
@@ -125,13 +129,13 @@ def face_spec(name: str, engine: Engine) -> ModelSpec:
     return spec
 
 
-def skip_reason(face: Face, params: FaceParams, enlargement: float) -> str:
+def skip_reason(face: Face, landmarks: np.ndarray, params: FaceParams, enlargement: float) -> str:
     """Why a face is not restored ('' when it is); ``enlargement`` = output pixels per aligned pixel."""
     if face.score < params.min_score:
         return f"the detector is not sure it is a face (confidence {face.score:.2f} < {params.min_score:g})"
     if face.size < params.min_size:
         return f"too small: {face.size} px < --min-size {params.min_size}"
-    position = frontal_position(face.landmarks)
+    position = frontal_position(landmarks)
     if not PROFILE_LIMIT <= position <= 1.0 - PROFILE_LIMIT:
         return "in profile: face models are trained on faces seen from the front"
     if enlargement > MAX_ENLARGEMENT:
@@ -151,10 +155,13 @@ def run_face_model(model: ImageModel, crop: np.ndarray, fidelity: float | None) 
 def settle_strength(crop: np.ndarray, restored: np.ndarray, inside: np.ndarray, marks: np.ndarray,
                     strength: float) -> tuple[float, IdentityCheck, Action]:
     """The strength to paste at: as asked when the restored face passes the identity check; else the
-    first softened blend that passes (flagged), or nothing under MIN_STRENGTH."""
+    first softened blend that passes, or nothing when none does above MIN_STRENGTH or the restored
+    face is another face altogether."""
     check = check_identity(crop, restored, inside, marks)
     if check.passed:
         return strength, check, "restored"
+    if check.gross:
+        return 0.0, check, "dropped"
     s = strength * SOFTEN
     while s >= MIN_STRENGTH:
         if check_identity(crop, crop + (restored - crop) * np.float32(s), inside, marks).passed:
@@ -182,9 +189,10 @@ def restore_faces_in(photo: Photo, params: FaceParams, context: StageContext, ta
     for i, face in enumerate(found, 1):
         if context.cancel is not None and context.cancel():
             raise Cancelled("cancelled")
-        m = alignment(face.landmarks)
+        m, marks = upright_alignment(source, face) if face.score >= params.min_score else (alignment(face.landmarks),
+                                                                                           np.asarray(face.landmarks))
         m_out = to_output(m, fx, fy)
-        reason = skip_reason(face, params, 1.0 / scale_of(m_out))
+        reason = skip_reason(face, marks, params, 1.0 / scale_of(m_out))
         if reason or params.strength == 0.0:
             outcomes.append(FaceOutcome(face, "skipped", reason=reason or "strength 0"))
             continue
@@ -192,7 +200,7 @@ def restore_faces_in(photo: Photo, params: FaceParams, context: StageContext, ta
         model = model or context.load_model(spec.name)
         crop, inside = align_face(source, m)
         restored = match_low_frequency(run_face_model(model, crop, params.fidelity), crop, inside)
-        strength, check, action = settle_strength(crop, restored, inside, apply(m, face.landmarks), params.strength)
+        strength, check, action = settle_strength(crop, restored, inside, apply(m, marks), params.strength)
         if strength > 0:
             paste_face(pixels, restored, m_out, strength)
         outcomes.append(FaceOutcome(face, action, strength, check, check.reason))
