@@ -101,7 +101,7 @@ def upright_alignment(pixels: np.ndarray, face: Face) -> tuple[Matrix, np.ndarra
 
     def look(angle: float) -> tuple[float, np.ndarray | None]:
         turn = cv2.getRotationMatrix2D((cx, cy), angle, f)
-        turn[:, 2] += (n / 2 - cx, n / 2 - cy)
+        turn[:, 2] += np.array([n / 2 - cx, n / 2 - cy])
         crop = warp(pixels, turn, (n, n), fill=CROP_FILL, interpolation=cv2.INTER_LINEAR)
         found = [c for c in detect_faces(crop, score_threshold=0.3)
                  if abs(c.box[0] + c.box[2] / 2 - n / 2) < n / 4 and abs(c.box[1] + c.box[3] / 2 - n / 2) < n / 4]
