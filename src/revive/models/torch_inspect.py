@@ -90,7 +90,9 @@ EXTRA_ARCHITECTURES = ("CodeFormer",)
 def _install_extra_architectures() -> None:
     """Register EXTRA_ARCHITECTURES with spandrel once, when spandrel-extra-arches is installed."""
     try:
-        from spandrel_extra_arches import EXTRA_REGISTRY
+        with warnings.catch_warnings():  # one of its architectures uses torch.jit.script, which torch 2.14 deprecates
+            warnings.simplefilter("ignore", FutureWarning)
+            from spandrel_extra_arches import EXTRA_REGISTRY
     except ImportError:
         return
     from spandrel import MAIN_REGISTRY

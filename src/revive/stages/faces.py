@@ -199,10 +199,12 @@ def restore_faces_in(photo: Photo, params: FaceParams, context: StageContext, ta
         context.say(f"restoring face {i}/{len(found)}")
         model = model or context.load_model(spec.name)
         crop, inside = align_face(source, m)
-        restored = match_low_frequency(run_face_model(model, crop, params.fidelity), crop, inside)
-        strength, check, action = settle_strength(crop, restored, inside, apply(m, marks), params.strength)
+        drawn = run_face_model(model, crop, params.fidelity)
+        # judged as drawn: the colour match below brings back the original's coarse structure, which
+        # would let a model that drew no face at all pass for a blurred copy of the original
+        strength, check, action = settle_strength(crop, drawn, inside, apply(m, marks), params.strength)
         if strength > 0:
-            paste_face(pixels, restored, m_out, strength)
+            paste_face(pixels, match_low_frequency(drawn, crop, inside), m_out, strength)
         outcomes.append(FaceOutcome(face, action, strength, check, check.reason))
     notes = _notes(outcomes, spec, params)
     return FacesResult(target.evolve(pixels=pixels), tuple(outcomes), notes)
