@@ -213,15 +213,20 @@ def match_low_frequency(restored: np.ndarray, original: np.ndarray, weight: np.n
                         sigma: float = FACE_SIZE / 32) -> np.ndarray:
     """``restored`` with the low-frequency colour of ``original`` (structures larger than ~2σ), the
     difference averaged over the pixels ``weight`` trusts: face restorers shift skin tones and
-    brightness; their detail stays, the photo's colour and light come back."""
-    w = np.ascontiguousarray(weight, np.float32)
-    diff = (original - restored) * w[:, :, None]
-    num = cv2.GaussianBlur(diff, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    den = cv2.GaussianBlur(w, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    if num.ndim == 2:
-        num = num[:, :, None]
-    shift = num / np.maximum(den, 1e-3)[:, :, None]
-    return np.clip(restored + shift, 0.0, 1.0).astype(np.float32)
+    brightness; their detail stays, the photo's colour and light come back. The difference is
+    smooth, so it is computed at a quarter of the size and enlarged."""
+    h, w = restored.shape[:2]
+    small = (max(1, w // 4), max(1, h // 4))
+
+    def shrink(v: np.ndarray) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(v, np.float32), small, interpolation=cv2.INTER_AREA)
+
+    wt = shrink(weight)
+    diff = shrink((original - restored) * weight[:, :, None])
+    num = cv2.GaussianBlur(diff, (0, 0), sigma / 4, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(wt, (0, 0), sigma / 4, borderType=cv2.BORDER_REFLECT)
+    shift = cv2.resize(num / np.maximum(den, 1e-3)[:, :, None], (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(restored + shift.reshape(restored.shape), 0.0, 1.0).astype(np.float32)
 
 
 def paste_region(m: Matrix, shape: tuple[int, int], size: int = FACE_SIZE) -> tuple[int, int, int, int] | None:
