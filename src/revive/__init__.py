@@ -9,6 +9,7 @@ from .api import (
     Engine,
     EnhanceOptions,
     EnhanceRequest,
+    FacesRequest,
     JobResult,
     Plan,
     UpscaleParams,
@@ -20,6 +21,7 @@ from .api import (
     plan,
     process,
     read,
+    restore_faces,
     upscale,
     write,
 )
@@ -27,7 +29,8 @@ from .errors import ReviveError
 from .types import ImageMeta, Photo
 
 __all__ = [
-    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "ImageMeta", "JobResult", "Photo", "Plan",
+    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "FacesRequest", "ImageMeta", "JobResult",
+    "Photo", "Plan",
     "ReviveError", "UpscaleParams", "UpscaleRequest", "__version__", "compare", "default_engine", "diagnose", "enhance",
-    "plan", "process", "read", "upscale", "write",
+    "plan", "process", "read", "restore_faces", "upscale", "write",
 ]
