@@ -35,11 +35,16 @@ runner = CliRunner()
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("REVIVE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("REVIVE_MODEL_MIRROR", raising=False)
+    monkeypatch.setattr(api._defaults, "engine", None)  # the CLI's engine reads this store, not an earlier test's
     return tmp_path / "home"
 
 
-def save(net: torch.nn.Module, path: Path) -> Path:
-    torch.save(net.state_dict(), path)
+def save(net: torch.nn.Module, path: Path, *, half: bool = False) -> Path:
+    """As a user's download; ``half`` stores fp16 (half the file) for architectures whose size is fixed."""
+    state = net.state_dict()
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, path)
     return path
 
 
@@ -86,13 +91,14 @@ def test_a_users_restoreformer_is_added_and_restores_faces_from_the_cli(restoref
 
 
 def test_gfpgan_with_random_weights_runs_through_the_users_path(tmp_path: Path):
-    """Full size (spandrel builds GFPGAN with fixed hyperparameters, so it cannot be made smaller)."""
+    """Full size (spandrel builds GFPGAN with fixed hyperparameters, so it cannot be made smaller; the
+    file holds fp16, half the size)."""
     from spandrel.architectures.GFPGAN import GFPGAN
 
     torch.manual_seed(0)
     net = GFPGAN(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
                  num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True)
-    path = save(net, tmp_path / "GFPGAN-mine.pth")
+    path = save(net, tmp_path / "GFPGAN-mine.pth", half=True)
     del net
     store = ModelStore()
     spec = import_model(store, path, "my-gfpgan")
@@ -113,7 +119,7 @@ def test_codeformer_takes_the_fidelity_setting(tmp_path: Path):
 
     torch.manual_seed(0)
     net = CodeFormer(dim_embd=64, n_head=8, n_layers=1, codebook_size=64, latent_size=256)
-    path = save(net, tmp_path / "codeformer-mine.pth")
+    path = save(net, tmp_path / "codeformer-mine.pth", half=True)
     del net
     store = ModelStore()
     spec = import_model(store, path, "my-codeformer")
