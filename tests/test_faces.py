@@ -253,3 +253,34 @@ def test_enhance_runs_the_faces_step_and_records_it():
     assert not np.array_equal(result.photo.pixels, photo.pixels)
     [record] = [s for s in result.stages if s.name == "faces"]
     assert record.model == "gfpgan-1.4" and record.generative
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+def test_revive_faces_restores_reports_and_records(tmp_path, monkeypatch):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from revive import imageio
+    from revive.cli import app
+
+    monkeypatch.setattr(api._defaults, "engine", engine(FunctionModel("gfpgan-1.4", sharpen)))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(group_photo_u8()).save(inputs / "group.png")
+    Image.fromarray(photo_u8("camera")).save(inputs / "side.png")
+    Image.fromarray(photo_u8("coffee")).save(inputs / "cup.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["faces", str(inputs), "-o", str(out), "--strength", "0.6"])
+    assert result.exit_code == 0, result.output
+    assert "group.png → " in result.output and "(3 faces restored," in result.output
+    assert "(0 faces restored, 1 skipped," in result.output and "in profile" in result.output
+    assert "no face found" in result.output  # the cup: a note, and the photo written as it was
+    record = imageio.read_record(out / "group_faces.png")
+    [faces] = [s for s in record.stages if s.name == "faces"]
+    assert faces.model == "gfpgan-1.4" and faces.generative and faces.params["strength"] == 0.6
+    assert record.generative
+    assert not imageio.read_record(out / "cup_faces.png").generative
+    refused = CliRunner().invoke(app, ["faces", str(inputs / "cup.png"), "--model", "nearest-x2"])
+    assert refused.exit_code == 2 and "faces need a face model" in refused.output

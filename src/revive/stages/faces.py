@@ -39,7 +39,7 @@ from ..analysis.face_align import (
 from ..analysis.face_detect import DEFAULT_SCORE_THRESHOLD, Face, detect_faces
 from ..analysis.face_identity import IdentityCheck, check_identity
 from ..engine import Engine
-from ..errors import Cancelled, InvalidParameter
+from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..imageops import bleed_colour_under_alpha, resize
 from ..models import DEFAULT_FACE_MODEL, FaceRestorer, ImageModel, ModelSpec
 from ..types import Photo
@@ -199,7 +199,11 @@ def restore_faces_in(photo: Photo, params: FaceParams, context: StageContext, ta
         context.say(f"restoring face {i}/{len(found)}")
         model = model or context.load_model(spec.name)
         crop, inside = align_face(source, m)
-        drawn = run_face_model(model, crop, params.fidelity)
+        try:
+            drawn = run_face_model(model, crop, params.fidelity)
+        except OutOfMemory:
+            raise OutOfMemory(f"{spec.name} did not fit in {model.device} memory for one {FACE_SIZE}×{FACE_SIZE} face; "
+                              "close other programs, or use --device cpu") from None
         # judged as drawn: the colour match below brings back the original's coarse structure, which
         # would let a model that drew no face at all pass for a blurred copy of the original
         strength, check, action = settle_strength(crop, drawn, inside, apply(m, marks), params.strength)
