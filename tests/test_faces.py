@@ -194,6 +194,11 @@ def test_non_commercial_weights_are_recorded_in_the_output_and_said():
     assert any("non-commercial" in n for n in result.notes)
 
 
+def test_fidelity_on_a_model_without_the_knob_is_said_to_be_ignored():
+    notes = run(f32(portrait_u8("hopper.jpg")), fidelity=0.5).notes
+    assert any("--fidelity is ignored" in n for n in notes)
+
+
 def test_a_model_of_another_kind_is_refused_with_advice():
     with pytest.raises(api.InvalidParameter, match="faces need a face model.*models pull gfpgan-1.4"):
         run(f32(photo_u8("astronaut")), model="nearest-x2")

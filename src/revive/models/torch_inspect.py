@@ -51,6 +51,11 @@ RESTORATION_BY_ARCHITECTURE: dict[str, Purpose | None] = {
     "FFTformer": None,
 }
 
+# Face restorers, by spandrel id: their networks take and give [-1, 1] and return a tuple whose first
+# item is the face (spandrel's own call rescales for some and not for others, so revive calls the
+# network). The value names the keyword of a fidelity knob, where the network has one.
+FACE_FIDELITY_KEYWORD: dict[str, str | None] = {"GFPGAN": None, "RestoreFormer": None, "CodeFormer": "weight"}
+
 # Peak working memory per input pixel of a tile, in bytes, at fp32 on the CPU, for each architecture
 # (by spandrel id) in its usual configuration: peak RSS growth of one forward pass in a fresh
 # process, ×1.25 (`python bench/runtimes.py --memory`; tiles of 64 px for the transformers, 512 for

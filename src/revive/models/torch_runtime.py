@@ -18,13 +18,10 @@ import torch
 from ..errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from .loaders import LoadOptions
 from .spec import ModelSpec
-from .torch_inspect import bytes_per_input_pixel, load_descriptor, purpose_of
+from .torch_inspect import FACE_FIDELITY_KEYWORD, bytes_per_input_pixel, load_descriptor, purpose_of
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
-# Face restorers, by spandrel id: their networks take and give [-1, 1] and return a tuple whose first
-# item is the face (spandrel's own call rescales for some and not for others, so revive calls the
-# network). The value names the keyword of a fidelity knob, where the network has one.
-FACE_FIDELITY_KEYWORD: dict[str, str | None] = {"GFPGAN": None, "RestoreFormer": None, "CodeFormer": "weight"}
+
 # What an allocator says when it ran out (CPU, MPS, cuBLAS and cuDNN raise a plain RuntimeError).
 _OOM_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate", "alloc_failed")
 

@@ -42,6 +42,7 @@ from ..engine import Engine
 from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..imageops import bleed_colour_under_alpha, resize
 from ..models import DEFAULT_FACE_MODEL, FaceRestorer, ImageModel, ModelSpec
+from ..models.torch_inspect import FACE_FIDELITY_KEYWORD
 from ..types import Photo
 from .base import StageContext, StageInfo, StageOption
 from .planning import PlanContext, Step
@@ -189,12 +190,15 @@ def restore_faces_in(photo: Photo, params: FaceParams, context: StageContext, ta
     for i, face in enumerate(found, 1):
         if context.cancel is not None and context.cancel():
             raise Cancelled("cancelled")
+        if params.strength == 0.0:
+            outcomes.append(FaceOutcome(face, "skipped", reason="strength 0"))
+            continue
         m, marks = upright_alignment(source, face) if face.score >= params.min_score else (alignment(face.landmarks),
                                                                                            np.asarray(face.landmarks))
         m_out = to_output(m, fx, fy)
         reason = skip_reason(face, marks, params, 1.0 / scale_of(m_out))
-        if reason or params.strength == 0.0:
-            outcomes.append(FaceOutcome(face, "skipped", reason=reason or "strength 0"))
+        if reason:
+            outcomes.append(FaceOutcome(face, "skipped", reason=reason))
             continue
         context.say(f"restoring face {i}/{len(found)}")
         model = model or context.load_model(spec.name)
@@ -223,8 +227,8 @@ def _notes(outcomes: list[FaceOutcome], spec: ModelSpec, params: FaceParams) -> 
                      f"({flagged[0].reason}): {what}")
     if not any(o.strength > 0 for o in outcomes) and not flagged:
         notes.append(f"no face was restored ({len(outcomes)} skipped)")
-    if params.fidelity is not None and spec.architecture != "CodeFormer":
-        notes.append(f"--fidelity is CodeFormer's; {spec.name} ({spec.architecture}) has no such setting")
+    if params.fidelity is not None and FACE_FIDELITY_KEYWORD.get(spec.architecture) is None:
+        notes.append(f"--fidelity is ignored: {spec.name} ({spec.architecture}) has no such setting (CodeFormer has)")
     if spec.non_commercial and any(o.strength > 0 for o in outcomes):
         notes.append(f"{spec.name}'s weights are licensed for non-commercial use only ({spec.license})")
     return tuple(notes)
