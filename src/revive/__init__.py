@@ -11,6 +11,7 @@ from .api import (
     EnhanceRequest,
     EraseParams,
     EraseRequest,
+    FacesRequest,
     FillParams,
     FillRequest,
     JobResult,
@@ -26,6 +27,7 @@ from .api import (
     plan,
     process,
     read,
+    restore_faces,
     upscale,
     write,
 )
@@ -33,8 +35,9 @@ from .errors import ReviveError
 from .types import ImageMeta, Photo
 
 __all__ = [
-    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "ImageMeta", "JobResult", "Photo", "Plan",
+    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "FacesRequest", "ImageMeta", "JobResult",
+    "Photo", "Plan",
     "ReviveError", "UpscaleParams", "UpscaleRequest", "__version__", "compare", "default_engine", "diagnose", "enhance",
-    "plan", "process", "read", "upscale", "write",
+    "plan", "process", "read", "restore_faces", "upscale", "write", "FacesRequest",
     "EraseParams", "EraseRequest", "FillParams", "FillRequest", "erase", "fill",
 ]

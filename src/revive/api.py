@@ -102,6 +102,8 @@ __all__ = [
     # regions: masks, relight, colour transfer
     "ColorTransferParams", "ColorTransferRequest", "MasksRequest", "RelightParams", "RelightRequest", "SubjectMasks",
     "color_transfer", "masks", "relight",
+    # faces
+    "DEFAULT_FACE_MODEL", "FaceParams", "FacesRequest", "face_model", "restore_faces",
 ]
 
 
@@ -434,3 +436,44 @@ def check_erase_model(model: str, *, engine: Engine | None = None) -> None:
 def check_fill_model(model: str | None = None, config: str | None = None, *, engine: Engine | None = None) -> Path:
     """Where the fill model's files are; raises (saying how to get weights or the extra) when it cannot run."""
     return check_ready(FillParams(model=model, config=config), engine or default_engine())
+
+
+# --- faces -----------------------------------------------------------------------------------------
+
+from .models import DEFAULT_FACE_MODEL  # noqa: E402
+from .operations import FacesRequest  # noqa: E402
+from .stages.faces import DEFAULT_MIN_SIZE, DEFAULT_STRENGTH, FaceParams, face_spec  # noqa: E402
+
+
+def face_model(name: str | None = None, engine: Engine | None = None) -> ModelSpec:
+    """The face model of that name (default GFPGAN 1.4), refused with advice if it is no face model
+    or is not on this computer yet."""
+    return face_spec(name or DEFAULT_FACE_MODEL, engine or default_engine())
+
+
+def restore_faces(
+    image: ImageT,
+    *,
+    model: str | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    fidelity: float | None = None,
+    min_size: int = DEFAULT_MIN_SIZE,
+    upscale: float = 1.0,
+    upscale_model: str | None = None,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Restore the faces in a photo; returns the same kind of object it was given (a path: a Photo).
+
+    Each face is aligned, restored at 512 px by ``model`` (default GFPGAN 1.4, from
+    ``revive models pull gfpgan-1.4``), colour-matched, checked against the original and pasted
+    back at ``strength``; ``fidelity`` is CodeFormer's w. With ``upscale`` above 1 the picture is
+    enlarged by the upscale model and the faces pasted into it. Per-face results (boxes, strength
+    used, identity checks, skipped faces and why): :func:`process` with a :class:`FacesRequest`.
+    """
+    params = FaceParams(model=model or DEFAULT_FACE_MODEL, strength=strength, fidelity=fidelity, min_size=min_size)
+    request = FacesRequest(params, upscale=upscale, upscale_model=upscale_model or DEFAULT_UPSCALE_MODEL)
+    result = operations().get("faces").run(_to_photo(image), request, _context(engine, progress, cancel))
+    assert result.photo is not None  # the faces operation always returns a photo
+    return _like(result.photo, image)  # type: ignore[no-any-return]

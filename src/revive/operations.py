@@ -23,6 +23,7 @@ import numpy as np
 
 from .analysis import diagnose
 from .errors import InvalidParameter
+from .models import DEFAULT_UPSCALE_MODEL
 from .pipeline.autopilot import EnhanceOptions, check_settings
 from .pipeline.estimate import announce_estimate
 from .pipeline.runner import EnhanceResult, enhance_photo
@@ -30,6 +31,7 @@ from .stages import StageRegistry, default_stages
 from .stages.base import StageContext
 from .stages.color_transfer import ColorTransferParams, ColorTransferStage
 from .stages.erase import EraseParams, erase_photo
+from .stages.faces import FaceParams, face_spec, restore_faces_in
 from .stages.fill import FillParams, fill
 from .stages.planning import MAX_SCALE, PrintSize, Step
 from .stages.relight import RelightParams, RelightStage
@@ -382,6 +384,41 @@ def scalar_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
     return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()}
 
 
+@dataclass(frozen=True)
+class FacesRequest:
+    """Restore the faces of a photo; with ``upscale`` above 1, into a copy enlarged by the upscale model."""
+
+    params: FaceParams = FaceParams()
+    upscale: float = 1.0  # the picture's factor; faces are restored from the input's pixels and pasted in
+    upscale_model: str = DEFAULT_UPSCALE_MODEL
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.upscale) and 1.0 <= self.upscale <= MAX_SCALE):
+            raise InvalidParameter(f"upscale must be between 1 and {MAX_SCALE:g}, got {self.upscale}")
+
+
+def _run_faces(photo: Photo, request: FacesRequest, context: StageContext) -> OperationResult:
+    spec = face_spec(request.params.model, context.engine)  # a wrong kind of model fails before any upscaling
+    background, records = None, []
+    if request.upscale != 1.0:
+        upscale = UpscaleParams(model=request.upscale_model, scale=request.upscale)
+        background = UpscaleStage(upscale).run(photo, context)
+        records.append(StageRecord("upscale", upscale.model, params={"scale": request.upscale}))
+    result = restore_faces_in(photo, request.params, context, target=background)
+    if result.restored:
+        params: dict[str, ParamValue] = {"strength": request.params.strength, "fidelity": request.params.fidelity,
+                                         "faces": len(result.restored)}
+        if spec.non_commercial:  # the output says under which terms its faces were made
+            params.update(weights_license=spec.license, non_commercial=True)
+        records.append(StageRecord("faces", spec.name, params=params, generative=True))
+    details = {"model": spec.name, "upscale": request.upscale, **result.to_dict()}
+    return OperationResult(result.photo, tuple(records), details, result.notes, result)
+
+
+def _faces_tag(request: FacesRequest, context: StageContext) -> str:
+    return "faces" if request.upscale == 1.0 else f"faces-x{request.upscale:g}"
+
+
 def default_operations(stages: StageRegistry | None = None) -> OperationRegistry:
     """The operations of this version, registered explicitly; ``enhance`` plans with ``stages``."""
     stages = stages if stages is not None else default_stages()
@@ -396,6 +433,8 @@ def default_operations(stages: StageRegistry | None = None) -> OperationRegistry
         Operation("erase", EraseRequest, _run_erase, "remove what a mask marks", lambda request, context: "erased"),
         Operation("fill", FillRequest, _run_fill, "generate what a prompt describes where a mask marks",
                   lambda request, context: "filled"),
+        Operation("faces", FacesRequest, _run_faces, "restore faces: align, restore, paste back, check identity",
+                  _faces_tag),
     ))
 
 

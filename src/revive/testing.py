@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .engine import Engine
@@ -56,3 +58,22 @@ class FakeEngine(Engine):
     def load(self, name: str, options: LoadOptions | None = None) -> ImageModel:
         self.registry.get(name)  # same error for unknown names as the real runtime
         return self.models[name]
+
+
+class FunctionModel:
+    """A ×1 model that applies ``fn`` to what it is given: a face restorer that sharpens, mirrors,
+    shifts or returns its input, for tests and benchmarks of everything around the model."""
+
+    def __init__(self, name: str, fn: Callable[[np.ndarray], np.ndarray], purpose: str = "restore-face") -> None:
+        self.scale = 1
+        self.spec = fake_spec(name, 1, purpose)
+        self.device = "cpu"
+        self.fn = fn
+        self.calls = 0
+
+    def bytes_per_input_pixel(self) -> int:
+        return 64
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return np.ascontiguousarray(self.fn(tile), dtype=np.float32)

@@ -40,7 +40,7 @@ app = typer.Typer(
 )
 
 # Each module below defines `register(app)`; listed here, imported explicitly (no scanning).
-COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "diagnose", "compare", "models", "erase", "fill", "masks",
+COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "faces", "diagnose", "compare", "models", "erase", "fill", "masks",
                                    "relight", "color_transfer", "serve", "batch")
 
 

@@ -37,7 +37,7 @@ def enhance(
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
     print_size: PRINT = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
-    faces: Annotated[str, typer.Option(metavar="auto|on|off", help="Face restoration.")] = "auto",
+    faces: Annotated[str, typer.Option(metavar="auto|on|off|0-1", help="Face restoration (needs a face model: revive models pull gfpgan-1.4); a number sets its strength.")] = "auto",
     denoise: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Noise and JPEG cleanup: auto, off, or a strength.")] = "auto",
     color: Annotated[str, typer.Option(metavar="auto|off", help="White balance, exposure and contrast.")] = "auto",
     deblur: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Motion-blur removal.")] = "auto",

@@ -142,3 +142,15 @@ class MaskedImageModel(Protocol):
     square: bool
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class FaceRestorer(Protocol):
+    """A loaded face model (purpose "restore-face") that knows its network's conventions.
+
+    ``restore_face`` takes an aligned face crop, float32 HxWx3 in [0, 1] at the model's size (512
+    for the FFHQ-trained ones), and returns it restored, the same size; ``fidelity`` (0..1) goes to
+    models with such a knob. Face models without this method are called as plain image models.
+    """
+
+    def restore_face(self, face: np.ndarray, fidelity: float | None = None) -> np.ndarray: ...

@@ -55,6 +55,11 @@ RESTORATION_BY_ARCHITECTURE: dict[str, Purpose | None] = {
     "FFTformer": None,
 }
 
+# Face restorers, by spandrel id: their networks take and give [-1, 1] and return a tuple whose first
+# item is the face (spandrel's own call rescales for some and not for others, so revive calls the
+# network). The value names the keyword of a fidelity knob, where the network has one.
+FACE_FIDELITY_KEYWORD: dict[str, str | None] = {"GFPGAN": None, "RestoreFormer": None, "CodeFormer": "weight"}
+
 # Peak working memory per input pixel of a tile, in bytes, at fp32 on the CPU, for each architecture
 # (by spandrel id) in its usual configuration: peak RSS growth of one forward pass in a fresh
 # process, ×1.25 (`python bench/runtimes.py --memory`; tiles of 64 px for the transformers, 512 for
@@ -74,6 +79,7 @@ BYTES_PER_INPUT_PIXEL: dict[str, int] = {
     "FBCNN": 4_000,
     "GFPGAN": 3_100,
     "RestoreFormer": 3_700,
+    "CodeFormer": 3_700,
     "LaMa": 1_000,
 }
 DEFAULT_BYTES_PER_INPUT_PIXEL = 60_000
@@ -93,6 +99,26 @@ def bytes_per_input_pixel(architecture: str, scale: int, dtype_bytes: int = 4) -
     """Working memory of one input pixel for ``architecture``, plus the float32 tile in and out."""
     base = BYTES_PER_INPUT_PIXEL.get(architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
     return base * dtype_bytes // 4 + 2 * 3 * 4 * (1 + scale * scale)
+
+
+# Architectures revive takes from spandrel-extra-arches (the optional "codeformer" extra): only the face
+# restorer. The package holds others whose purpose revive would misread ("Restoration" for colourisation).
+EXTRA_ARCHITECTURES = ("CodeFormer",)
+
+
+def _install_extra_architectures() -> None:
+    """Register EXTRA_ARCHITECTURES with spandrel once, when spandrel-extra-arches is installed."""
+    try:
+        with warnings.catch_warnings():  # one of its architectures uses torch.jit.script, which torch 2.14 deprecates
+            warnings.simplefilter("ignore", FutureWarning)
+            from spandrel_extra_arches import EXTRA_REGISTRY
+    except ImportError:
+        return
+    from spandrel import MAIN_REGISTRY
+
+    wanted = [EXTRA_REGISTRY[a] for a in EXTRA_ARCHITECTURES if a in EXTRA_REGISTRY and a not in MAIN_REGISTRY]
+    if wanted:
+        MAIN_REGISTRY.add(*wanted, ignore_duplicates=True)
 
 
 # --- reading the file -----------------------------------------------------------------------------
@@ -205,16 +231,21 @@ def load_descriptor(path: Path | str) -> ModelDescriptor:
 
     path = Path(path)
     state_dict = read_state_dict(path)
+    _install_extra_architectures()
     try:
         with warnings.catch_warnings():  # spandrel's architectures warn about torch idioms, not about the file
             warnings.simplefilter("ignore", UserWarning)
             descriptor = architectures().load(state_dict)
     except UnsupportedModelError:
+        import importlib.util
+
         import spandrel
 
+        extra = "" if importlib.util.find_spec("spandrel_extra_arches") else (
+            "; CodeFormer face models need pip install 'revive-photo[codeformer]'")
         raise UnsupportedModel(
             f"{path.name}: spandrel {spandrel.__version__} does not recognise this model's architecture, so revive "
-            "cannot run it (see https://github.com/chaiNNer-org/spandrel for the supported ones)"
+            f"cannot run it (see https://github.com/chaiNNer-org/spandrel for the supported ones){extra}"
         ) from None
     except (KeyError, RuntimeError, ValueError, IndexError, AssertionError, TypeError) as err:
         # detection matched but the weights do not fit the architecture: damaged or an unknown variant

@@ -18,7 +18,13 @@ import torch
 from ..errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from .loaders import LoadOptions
 from .spec import ExtraInput, ModelSpec, Tiling
-from .torch_inspect import NO_BFLOAT16_ARCHITECTURES, bytes_per_input_pixel, load_descriptor, purpose_of
+from .torch_inspect import (
+    FACE_FIDELITY_KEYWORD,
+    NO_BFLOAT16_ARCHITECTURES,
+    bytes_per_input_pixel,
+    load_descriptor,
+    purpose_of,
+)
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
 _TILING: dict[str, Tiling] = {"supported": "supported", "discouraged": "discouraged", "internal": "internal"}
@@ -203,9 +209,27 @@ class TorchModel:
                 f"{self.spec.name!r} is a {self.architecture} inpainting model: it fills masked areas and "
                 "cannot upscale or restore a whole photo"
             )
+        return self._run(tile, self.descriptor)
+
+    def restore_face(self, face: np.ndarray, fidelity: float | None = None) -> np.ndarray:
+        """An aligned face crop (HxWx3 in [0, 1], the model's size) restored; ``fidelity`` goes to
+        architectures that have such a knob (CodeFormer's w) and is ignored by the others."""
+        if self.architecture not in FACE_FIDELITY_KEYWORD:
+            return self(face)  # a face architecture revive does not know: spandrel's own call
+        keyword = FACE_FIDELITY_KEYWORD[self.architecture]
+        kwargs = {keyword: float(fidelity)} if keyword is not None and fidelity is not None else {}
+        network = self.descriptor.model
+
+        def signed(x: torch.Tensor) -> torch.Tensor:
+            y = network(x * 2.0 - 1.0, **kwargs)
+            return (y[0] if isinstance(y, (tuple, list)) else y) * 0.5 + 0.5
+
+        return self._run(face, signed)
+
+    def _run(self, tile: np.ndarray, network: Any) -> np.ndarray:
         try:
             with _cpu_threads(self.threads), torch.inference_mode():
-                return self.to_array(self.descriptor(self.to_tensor(tile)))
+                return self.to_array(network(self.to_tensor(tile)))
         except RuntimeError as err:  # torch.OutOfMemoryError is one
             if not _is_oom(err):
                 raise
