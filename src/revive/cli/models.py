@@ -40,20 +40,15 @@ def register(app: typer.Typer) -> None:
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """The library raises; here its message becomes one red line and exit status 1 (Ctrl-C: one line, 130).
-
-    Typer turns a KeyboardInterrupt into a silent exit 130 before the root handler sees it, so the
-    line is printed here; the library has already removed what it had started (staged files, the
-    probe process, locks).
-    """
+    """The library raises; here its message becomes one red line and exit status 1. Ctrl-C goes on to
+    the root handler (one "revive: cancelled" line, 130); the library has already removed what it had
+    started (staged files, the probe process, locks)."""
     try:
         yield
     except ReviveError as err:
         error_line(str(err))
         raise typer.Exit(EXIT_FAILED) from None
-    except KeyboardInterrupt:
-        err_console.print("revive: cancelled", style="yellow", markup=False, highlight=False)
-        raise typer.Exit(_EXIT_INTERRUPTED) from None
+    # KeyboardInterrupt goes on to the root handler (cli/app.py), which says "revive: cancelled" once
 
 
 def _size(n: int | None) -> str:

@@ -86,7 +86,6 @@ DEFAULT_BYTES_PER_INPUT_PIXEL = 60_000
 
 # Architectures of spandrel-extra-arches that revive has a stage for (inpainting). They join a copy
 # of spandrel's registry, never spandrel's own (no import side effects on other users of spandrel).
-EXTRA_ARCHITECTURES = ("MAT",)
 # Architectures spandrel says run in bf16 but that cannot (both seen on an H200): LaMa's Fourier units
 # call torch.fft, which has no bf16 kernels; MAT's mapping network makes float32 tensors of its own and
 # multiplies them with bf16 weights. They run in float32 on GPUs.
@@ -101,9 +100,9 @@ def bytes_per_input_pixel(architecture: str, scale: int, dtype_bytes: int = 4) -
     return base * dtype_bytes // 4 + 2 * 3 * 4 * (1 + scale * scale)
 
 
-# Architectures revive takes from spandrel-extra-arches (the optional "codeformer" extra): only the face
-# restorer. The package holds others whose purpose revive would misread ("Restoration" for colourisation).
-EXTRA_ARCHITECTURES = ("CodeFormer",)
+# Architectures revive takes from spandrel-extra-arches: the CodeFormer face restorer and the MAT inpainter.
+# The package holds others whose purpose revive would misread ("Restoration" for colourisation).
+EXTRA_ARCHITECTURES = ("CodeFormer", "MAT")
 
 
 def _install_extra_architectures() -> None:

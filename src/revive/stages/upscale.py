@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, UnsupportedModel
 from ..imageops import bleed_colour_under_alpha, resize, resize_alpha
 from ..models import DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL, ImageModel
 from ..tiling import TileOptions, process_tiled
@@ -61,8 +61,8 @@ def _run_model(pixels: np.ndarray, model: ImageModel, params: UpscaleParams, con
                label: str) -> np.ndarray:
     tile = params.tile
     if model.extra_inputs:
-        raise InvalidParameter(f"{model.spec.name} needs {' and '.join(model.extra_inputs)} besides the image; "
-                               "use the operation made for it (erase, fill), not upscale")
+        raise UnsupportedModel(f"{model.spec.name} is an inpainting model: it fills masked areas (it needs "
+                               f"{' and '.join(model.extra_inputs)} besides the image); use revive erase or fill")
     if tile is None and model.tiling == "internal":
         tile = max(8, *pixels.shape[:2])  # the model tiles internally: one tile, halved only on out-of-memory
     options = TileOptions(
