@@ -34,9 +34,18 @@ _WAIFU2X_SOURCE = "https://github.com/nagadomi/waifu2x (ncnn conversion shipped 
 _WAIFU2X_PARAM = ("66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9", 1057)
 _WAIFU2X_IO = (("input", "Input1"), ("output", "Eltwise4"), ("pad", "7"))
 _WAIFU2X_MEMORY = (("bytes_per_pixel", "4096"),)
+_FIDELITY = (("training", "fidelity"),)  # pixel losses: sharpens what is there (the planner's "faithful" models)
+_GAN = (("training", "gan"),)  # adversarial losses: draws texture
 
 
-def _waifu2x(level: int | None, bin_sha: str) -> ModelSpec:
+def _gains(clean: float, jpeg: float, noise: float, heavy_noise: float) -> tuple[tuple[str, str], ...]:
+    """PSNR gain over bicubic (dB) by damage, measured with bench/fidelity.py (12 photos, ×2): the
+    planner picks the model with the best gain for the damage the diagnosis found."""
+    return (("gain_clean", f"{clean:.2f}"), ("gain_jpeg", f"{jpeg:.2f}"), ("gain_noise", f"{noise:.2f}"),
+            ("gain_heavy_noise", f"{heavy_noise:.2f}"))
+
+
+def _waifu2x(level: int | None, bin_sha: str, gains: tuple[tuple[str, str], ...]) -> ModelSpec:
     suffix, stem = ("", "WAIFU2X_PHOTO_UP2X") if level is None else (f"-noise{level}", f"WAIFU2X_PHOTO_UP2X_DENOISE{level}X")
     does = "upscales ×2 only" if level is None else f"also removes JPEG damage (level {level} of 0-3)"
     return ModelSpec(
@@ -50,16 +59,16 @@ def _waifu2x(level: int | None, bin_sha: str) -> ModelSpec:
         content="photo",
         description=f"waifu2x photo ×2: faithful, small and fast; {does}. " + _WAIFU2X_SOURCE,
         embedded=True,
-        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + ((("restores", "jpeg"),) if level is not None else ()),
+        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + gains + ((("restores", "jpeg,noise" if level == 3 else "jpeg"),) if level else ()),
     )
 
 
 WAIFU2X_MODELS: tuple[ModelSpec, ...] = (
-    _waifu2x(None, "25a2bb25b29e43e63179aac216cd87690791243a436328506d4ef9fca88ee962"),
-    _waifu2x(0, "fbfc8d57e4333748c9c6db2ec4d5454c98cd1c6aa53289f2989c3bdb4e84b673"),
-    _waifu2x(1, "9f8ce2c4df1ed862a7441e3b49ad965b8e34aaa6d87c1cad52a1768210fdfee6"),
-    _waifu2x(2, "432ca8f62ffc4873794a399ded70b17af23aa870b25e5ddba76f029b7ce14c2b"),
-    _waifu2x(3, "a24379eb4e954005da1804223f428e67340e3f0037e4f7b9f568f0d0f20e9f20"),
+    _waifu2x(None, "25a2bb25b29e43e63179aac216cd87690791243a436328506d4ef9fca88ee962", _gains(1.14, -0.37, -1.16, -2.03)),
+    _waifu2x(0, "fbfc8d57e4333748c9c6db2ec4d5454c98cd1c6aa53289f2989c3bdb4e84b673", _gains(1.40, 0.00, -0.33, -1.42)),
+    _waifu2x(1, "9f8ce2c4df1ed862a7441e3b49ad965b8e34aaa6d87c1cad52a1768210fdfee6", _gains(1.08, 0.79, -0.66, -1.20)),
+    _waifu2x(2, "432ca8f62ffc4873794a399ded70b17af23aa870b25e5ddba76f029b7ce14c2b", _gains(0.81, 0.85, -0.53, -0.87)),
+    _waifu2x(3, "a24379eb4e954005da1804223f428e67340e3f0037e4f7b9f568f0d0f20e9f20", _gains(-0.41, 0.95, 1.54, 0.25)),
 )
 EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -77,7 +86,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="photo",
         description="Real-ESRGAN x4plus: general photos, removes blur, noise and JPEG damage. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY,
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _GAN,
     ),
     ModelSpec(
         name="realesrgan-x4plus-anime",

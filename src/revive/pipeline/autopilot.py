@@ -27,7 +27,7 @@ from ..errors import InvalidParameter
 from ..stages import StageRegistry, default_stages
 from ..stages.planning import Capabilities, EnhanceOptions, PlanContext, Step
 from ..stages.upscale import target_size
-from .fidelity import FidelityParams
+from .fidelity import guard_params
 
 if TYPE_CHECKING:
     from ..analysis import Diagnosis
@@ -96,7 +96,7 @@ def plan_for(
     if ctx.plain:
         steps = [_plain(s, registry) if s in model_steps else s for s in steps]
     elif model_steps:
-        guard = Step("fidelity", FidelityParams(strength=options.strength), _guard_reason(options.strength))
+        guard = Step("fidelity", guard_params(diagnosis, options), _guard_reason(options.strength))
         at = next((i for i, s in enumerate(steps) if phase[s.stage] > GUARD_PHASE), len(steps))
         steps.insert(at, guard)
     w, h = diagnosis.resolution.width, diagnosis.resolution.height

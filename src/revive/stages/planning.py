@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from ..engine import Engine
 
 Track = Literal["both", "reference", "plain"]
+# What the user wants from the upscaler: "faithful" (models trained on pixel losses; nothing the photo
+# does not show), "balanced" (a restoration GAN where damage needs it), "sharp" (the GAN's texture).
+Look = Literal["faithful", "balanced", "sharp"]
+LOOKS: tuple[Look, ...] = ("faithful", "balanced", "sharp")
 MAX_SCALE = 16.0
 _PER_INCH = {"in": 1.0, "inch": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4}
 
@@ -79,9 +83,12 @@ class EnhanceOptions:
     tile: int | None = None  # model steps' tile size; None = from the memory budget
     tile_overlap: int | None = None  # None = each stage's own default
     print_size: PrintSize | None = None  # with no scale: the factor that fills this print
+    look: Look = "faithful"  # how the upscale model is chosen and how strictly the guard holds it
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.look not in LOOKS:
+            raise InvalidParameter(f"look must be one of {', '.join(LOOKS)}, got {self.look!r}")
         if self.scale is not None and not (math.isfinite(self.scale) and 0 < self.scale <= MAX_SCALE):
             raise InvalidParameter(f"scale must be a number above 0 and at most {MAX_SCALE:g}, got {self.scale}")
         if not (math.isfinite(self.strength) and 0.0 <= self.strength <= 1.0):
