@@ -10,12 +10,15 @@ PNG or JPEG at any quality; white-balance gains that shift a gray by 20 read 18�
 Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 and the
 brightest 0.1 % below L* 75 (no highlights at all: two stops under, a white reads 57; a night sky's
 stars, a lamp in a dark room or the moon's bright craters are real highlights, and those scenes
-are dark on purpose), "over" when more than 5 % of pixels are clipped white in every channel or
+are dark on purpose; so is a scene whose median is below L* 6, a star field whose stars are soft),
+"over" when more than 5 % of pixels are clipped white in every channel or
 the darkest 1 % is lighter than L* 40 (no shadows at all), "faded" when there are neither real
 blacks (darkest 1 % above L* 20) nor real whites (brightest 1 % below L* 90): a faded print, a
 hazy or flat scan. skimage photos span L* 0–10 to 70–97; the lightest shadows among them are
 immunohistochemistry's 29, which has whites (94); a print faded to 25 % + 55 % of the range reads
-28–78.
+28–78. Fading takes colour with it: a photo whose most colourful 5 % reach chroma 50 (a retina,
+24–75 but chroma 71; faded prints of skimage photos reach 22–42) is a saturated subject, not a
+faded print. A gray photo has no such second clue; ``colourless`` says so.
 """
 
 from __future__ import annotations
@@ -34,10 +37,13 @@ ATTENTION_CAST = 14.0  # chroma of a lit mid gray (Lab units): an obvious cast; 
 NEUTRAL_CAST = 3.0  # below this the direction is "none"
 UNDER_HIGHLIGHT_L = 60.0
 UNDER_PEAK_L = 75.0
+UNDER_MEDIAN_L = 6.0  # a scene mostly black is the night sky, not a mistake (skimage photos two stops under: 9–34)
 OVER_CLIPPED_SHARE = 0.05
-OVER_SHADOW_L = 40.0
+OVER_SHADOW_L = 45.0  # a light micrograph's darkest 1 % reads 35, 41 once blurred; washed-out photos 50 and up
 FADED_SHADOW_L = 20.0
 FADED_HIGHLIGHT_L = 90.0
+FADED_MAX_CHROMA = 50.0  # C*ab of the most colourful 5 %: a faded print's dyes do not reach this
+COLOURLESS_CHROMA = 3.0  # below this the photo is gray (or stored as gray RGB): no colour clue
 _MAX_SIDE = 1024  # both are global statistics: a downscaled photo tells the same
 
 CastDirection = Literal["none", "warm/yellow", "green", "blue", "magenta"]
@@ -107,11 +113,18 @@ class ExposureReport(Measurement):
     clipped_shadows: float  # share of pixels black in every channel (≤ 2/255)
     clipped_highlights: float  # share of pixels white in every channel (≥ 253/255)
     verdict: Literal["under", "ok", "over", "faded"]
+    peak_chroma: float | None = None  # C*ab of the most colourful 5 % (None for gray photos)
+
+    @property
+    def colourless(self) -> bool:
+        """Gray, or nearly: colour gives no clue whether low contrast is fading or the subject."""
+        return self.peak_chroma is None or self.peak_chroma < COLOURLESS_CHROMA
 
     label = "exposure"
-    rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g} and 0.1 % below L* {UNDER_PEAK_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
+    rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g}, 0.1 % below L* {UNDER_PEAK_L:g}, median above L* "
+            f"{UNDER_MEDIAN_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
             f"or darkest 1 % above L* {OVER_SHADOW_L:g}; faded: darkest 1 % above L* {FADED_SHADOW_L:g} and "
-            f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}")
+            f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}, most colourful 5 % below chroma {FADED_MAX_CHROMA:g}")
 
     @property
     def attention(self) -> bool:
@@ -134,15 +147,19 @@ class ExposureReport(Measurement):
 def measure_exposure(pixels: np.ndarray) -> ExposureReport:
     x = downscale(pixels, _MAX_SIDE)
     lum = lightness(x)
-    lo, hi, peak = (float(v) for v in np.percentile(lum, [1, 99, 99.9]))
+    lo, middle, hi, peak = (float(v) for v in np.percentile(lum, [1, 50, 99, 99.9]))
     black = float(np.mean(x.max(axis=2) <= 2.5 / 255))
     white = float(np.mean(x.min(axis=2) >= 252.5 / 255))
+    chroma = None
+    if x.shape[2] == 3:
+        lab = rgb_to_lab(x)
+        chroma = round(float(np.percentile(np.hypot(lab[:, :, 1], lab[:, :, 2]), 95)), 2)
     verdict: Literal["under", "ok", "over", "faded"] = "ok"
     if white > OVER_CLIPPED_SHARE or lo > OVER_SHADOW_L:
         verdict = "over"
-    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L:
+    elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L and (chroma is None or chroma < FADED_MAX_CHROMA):
+        verdict = "faded"  # before "under": under-exposure keeps its blacks, fading lifts them
+    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L and middle >= UNDER_MEDIAN_L:
         verdict = "under"
-    elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L:
-        verdict = "faded"
     return ExposureReport(round(float(lum.mean()), 2), round(lo, 2), round(hi, 2), round(peak, 2), round(black, 4),
-                          round(white, 4), verdict)
+                          round(white, 4), verdict, chroma)

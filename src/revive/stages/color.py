@@ -187,8 +187,11 @@ MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the
 EXPOSURE_STRENGTH = 0.8
 UNDER_EXPOSED_CONTRAST = 0.5
 WASHED_OUT_CONTRAST = 0.8
-WASHED_OUT_SHADOW_L = 40.0
-COLOR_OPTION = StageOption("color", "White balance, exposure and contrast: auto or off.")
+WASHED_OUT_SHADOW_L = 45.0  # as the diagnosis's "over" rule
+_LOW_CONTRAST_NOTE = ("{}: a faded print, or a subject of low contrast (a wall, fog, a micrograph)? A gray photo "
+                      "gives no second clue, so contrast is left alone; pass --color on to stretch it")
+COLOR_OPTION = StageOption("color", "White balance, exposure and contrast: auto, on (also where the photo "
+                           "gives only weak clues) or off.", accepts=("auto", "on", "off"))
 
 
 def plan_color(ctx: PlanContext) -> list[Step]:
@@ -215,17 +218,24 @@ def plan_color(ctx: PlanContext) -> list[Step]:
         if cast.strength > STRONG_CAST and not aged:
             notes.append(f"the {cast.direction} cast is as strong as tungsten light (strength {cast.strength:.0f}); "
                          "if that colour is the subject's (a sunset, a close-up of one colour), pass --color off")
+    # gray and flat: a faded print, or a subject of low contrast (a wall, fog, a micrograph)? No telling
+    guess = exposure.colourless and ctx.options.look == "faithful" and ctx.setting(COLOR_OPTION.name) != "on"
     if exposure.verdict == "under":
         expo, contrast = EXPOSURE_STRENGTH, UNDER_EXPOSED_CONTRAST
         reasons.append(f"under-exposed (mean L* {exposure.mean_lightness:.0f}, brightest 1 % at "
                        f"L* {exposure.highlights_l99:.0f}) → brighten and add contrast")
     elif exposure.verdict == "over":
-        if exposure.shadows_l1 > WASHED_OUT_SHADOW_L:
+        if exposure.shadows_l1 > WASHED_OUT_SHADOW_L and guess:
+            notes.append(_LOW_CONTRAST_NOTE.format(f"the darkest 1 % is at L* {exposure.shadows_l1:.0f}"))
+        elif exposure.shadows_l1 > WASHED_OUT_SHADOW_L:
             contrast = WASHED_OUT_CONTRAST
             reasons.append(f"washed out (darkest 1 % at L* {exposure.shadows_l1:.0f}) → stretch contrast")
         if exposure.clipped_highlights > 0.0:
             notes.append(f"{exposure.clipped_highlights:.1%} of the photo is clipped white; "
                          "detail lost there cannot be recovered")
+    elif exposure.verdict == "faded" and guess:
+        notes.append(_LOW_CONTRAST_NOTE.format(
+            f"the tones span only L* {exposure.shadows_l1:.0f}–{exposure.highlights_l99:.0f}"))
     elif exposure.verdict == "faded":
         contrast = WASHED_OUT_CONTRAST
         reasons.append(f"faded (tones span only L* {exposure.shadows_l1:.0f}–{exposure.highlights_l99:.0f}) "
