@@ -65,6 +65,7 @@ class FidelityParams:
     window: int = 16  # side of the local check's windows, in input pixels
     tolerance: float = 6.0  # RMS difference (8-bit) a window may show before the model's share falls
     faces: tuple[Box, ...] = ()  # x, y, w, h in input pixels: half the tolerance there
+    smooth: float = 0.0  # Gaussian σ (input px) applied to the difference before the local check: grain
     back_projection: int = 0  # rounds of correction toward the reference's downscale
 
     def __post_init__(self) -> None:
@@ -82,7 +83,8 @@ class FidelityParams:
 # How far a window may differ from the reference (RMS, 8-bit units) before the model's share falls,
 # by look; noise and JPEG damage add to it, since model and classical filter clean them differently.
 LOOK_TOLERANCE = {"faithful": 4.0, "balanced": 6.0, "sharp": 9.0}
-NOISE_TOLERANCE = 0.5  # per unit of measured noise σ
+NOISE_TOLERANCE = 0.25  # per unit of measured noise σ, after the difference is smoothed by NOISE_SMOOTH
+NOISE_SMOOTH = 1.0
 JPEG_TOLERANCE = 4.0  # at full JPEG damage (quality ≤ 12)
 BACK_PROJECTION = {"faithful": 3, "balanced": 0, "sharp": 0}
 
@@ -90,13 +92,21 @@ BACK_PROJECTION = {"faithful": 3, "balanced": 0, "sharp": 0}
 def guard_params(diagnosis: Diagnosis, options: EnhanceOptions, *, cleaned: bool = False) -> FidelityParams:
     """The guard for this photo and look: its tolerance, the faces to hold closer, back-projection (only
     when nothing was ``cleaned`` first: then the reference's small version is the photo itself; after a
-    classical filter it is the filter's, and the model cleans better — toward it, JPEG lost 0.4 dB)."""
+    classical filter it is the filter's, and the model cleans better — toward it, JPEG lost 0.4 dB).
+
+    On a noisy photo the whole-picture gates measure grain, not fidelity (a model that removed more
+    noise than the filter scores SSIM 0.78 against it at σ 25): SSIM is left to the local check and
+    PSNR is asked only what the noise allows."""
     noise = diagnosis.noise.sigma if diagnosis.noise.attention else 0.0
     jpeg = diagnosis.jpeg.damage if diagnosis.jpeg.attention else 0.0
     tolerance = LOOK_TOLERANCE[options.look] + NOISE_TOLERANCE * noise + JPEG_TOLERANCE * jpeg
-    faces = tuple(f.box for f in diagnosis.faces.faces)
-    return FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2), faces=faces,
-                          back_projection=0 if cleaned else BACK_PROJECTION[options.look])
+    gates = {}
+    if noise:
+        floor = 20.0 * math.log10(255.0 / noise)  # the PSNR of the noise itself
+        gates = {"min_ssim": 0.0, "drop_ssim": 0.0, "min_psnr": min(22.0, floor), "drop_psnr": min(18.0, floor - 4.0)}
+    return FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2),
+                          faces=tuple(f.box for f in diagnosis.faces.faces), smooth=NOISE_SMOOTH if noise else 0.0,
+                          back_projection=0 if cleaned else BACK_PROJECTION[options.look], **gates)
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,7 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
         small_ref = see_through(small_ref, small_result, small_weight)
     raw_psnr, raw_ssim = consistency(small_result, small_ref, input_size)
     check = local_strength(small_result, small_ref, window=params.window, tolerance=params.tolerance,
-                           faces=params.faces, weight=small_weight)
+                           faces=params.faces, weight=small_weight, smooth=params.smooth)
     local = resize(check.strength, pixels.shape[1], pixels.shape[0]).reshape(*pixels.shape[:2], 1)
     local_result = ref + local * (pixels - ref)  # the model's share where it agrees with the photo
     small_local = resize(local_result, *input_size)
@@ -255,7 +265,7 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
     if action == "kept" and share > 0.0:
         action = "softened"
     guarded = local_strength(resize(final, *input_size), small_ref, window=params.window,
-                             tolerance=params.tolerance, weight=small_weight)
+                             tolerance=params.tolerance, weight=small_weight, smooth=params.smooth)
     message = _message(action, params, strength, raw_psnr, raw_ssim, shift, check if strength > 0.0 else None)
     report = FidelityReport(action, params.strength, round(strength, 3), round(shift, 3), p, q, raw_psnr, raw_ssim,
                             params.min_psnr, params.min_ssim, message, round(share, 4),
