@@ -10,7 +10,8 @@ PNG or JPEG at any quality; white-balance gains that shift a gray by 20 read 18�
 Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 and the
 brightest 0.1 % below L* 75 (no highlights at all: two stops under, a white reads 57; a night sky's
 stars, a lamp in a dark room or the moon's bright craters are real highlights, and those scenes
-are dark on purpose; so is a scene whose median is below L* 6, a star field whose stars are soft),
+are dark on purpose; so is a black scene (median below L* 6) whose few lights stand far above the
+rest (90th percentile under a third of the 99th), a star field whose stars are soft),
 "over" when more than 5 % of pixels are clipped white in every channel or
 the darkest 1 % is lighter than L* 40 (no shadows at all), "faded" when there are neither real
 blacks (darkest 1 % above L* 20) nor real whites (brightest 1 % below L* 90): a faded print, a
@@ -37,7 +38,7 @@ ATTENTION_CAST = 14.0  # chroma of a lit mid gray (Lab units): an obvious cast; 
 NEUTRAL_CAST = 3.0  # below this the direction is "none"
 UNDER_HIGHLIGHT_L = 60.0
 UNDER_PEAK_L = 75.0
-UNDER_MEDIAN_L = 6.0  # a scene mostly black is the night sky, not a mistake (skimage photos two stops under: 9–34)
+UNDER_MEDIAN_L = 6.0  # below, with sparse lights, the night sky, not a mistake (skimage photos 2 stops under: 9–34)
 OVER_CLIPPED_SHARE = 0.05
 OVER_SHADOW_L = 45.0  # a light micrograph's darkest 1 % reads 35, 41 once blurred; washed-out photos 50 and up
 FADED_SHADOW_L = 20.0
@@ -122,7 +123,7 @@ class ExposureReport(Measurement):
 
     label = "exposure"
     rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g}, 0.1 % below L* {UNDER_PEAK_L:g}, median above L* "
-            f"{UNDER_MEDIAN_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
+            f"{UNDER_MEDIAN_L:g} or lights that are not sparse; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
             f"or darkest 1 % above L* {OVER_SHADOW_L:g}; faded: darkest 1 % above L* {FADED_SHADOW_L:g} and "
             f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}, most colourful 5 % below chroma {FADED_MAX_CHROMA:g}")
 
@@ -147,7 +148,8 @@ class ExposureReport(Measurement):
 def measure_exposure(pixels: np.ndarray) -> ExposureReport:
     x = downscale(pixels, _MAX_SIDE)
     lum = lightness(x)
-    lo, middle, hi, peak = (float(v) for v in np.percentile(lum, [1, 50, 99, 99.9]))
+    lo, middle, p90, hi, peak = (float(v) for v in np.percentile(lum, [1, 50, 90, 99, 99.9]))
+    night = middle < UNDER_MEDIAN_L and p90 < hi / 3.0  # black, with a few small lights: a sky, not a mistake
     black = float(np.mean(x.max(axis=2) <= 2.5 / 255))
     white = float(np.mean(x.min(axis=2) >= 252.5 / 255))
     chroma = None
@@ -159,7 +161,7 @@ def measure_exposure(pixels: np.ndarray) -> ExposureReport:
         verdict = "over"
     elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L and (chroma is None or chroma < FADED_MAX_CHROMA):
         verdict = "faded"  # before "under": under-exposure keeps its blacks, fading lifts them
-    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L and middle >= UNDER_MEDIAN_L:
+    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L and not night:
         verdict = "under"
     return ExposureReport(round(float(lum.mean()), 2), round(lo, 2), round(hi, 2), round(peak, 2), round(black, 4),
                           round(white, 4), verdict, chroma)

