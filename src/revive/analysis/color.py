@@ -4,8 +4,10 @@ Cast: the gray-edge hypothesis (van de Weijer et al., 2007) — the average refl
 *difference* in a scene is achromatic — with Minkowski p = 6 on linear-light gradients after a
 σ = 1 blur, skipping clipped pixels. The estimated illuminant is reported as the Lab a*, b* of a
 mid gray lit by it, so its length ("strength") is in ΔE-like units and its angle names the cast.
-Neutral skimage photos read below 5; chelsea (a tabby cat under warm indoor light) reads ≈ 13, as
-PNG or JPEG at any quality; white-balance gains that shift a gray by 20 read 18–23 on skimage photos.
+It is read on a copy 256 px long (``colorimetry.gray_edge_illuminant``), so the same photo at 50 %
+and 100 % reads the same (within 1 unit on skimage photos). Neutral skimage photos read below 5;
+chelsea (a tabby cat under warm indoor light) reads 13.9–14.3 as PNG or JPEG at any quality, so the
+flag starts at 15; white-balance gains that shift a gray by 20 read 16–23 on skimage photos.
 
 Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 and the
 brightest 0.1 % below L* 75 (no highlights at all: two stops under, a white reads 57; a night sky's
@@ -34,7 +36,7 @@ from ..colorimetry import downscale, gray_edge_illuminant, linear_to_srgb
 from ._base import Measurement
 from ._common import lightness, rgb_to_lab
 
-ATTENTION_CAST = 14.0  # chroma of a lit mid gray (Lab units): an obvious cast; ~10 shows side by side
+ATTENTION_CAST = 15.0  # chroma of a lit mid gray (Lab units): an obvious cast; ~10 shows side by side
 NEUTRAL_CAST = 3.0  # below this the direction is "none"
 UNDER_HIGHLIGHT_L = 60.0
 UNDER_PEAK_L = 75.0
@@ -44,8 +46,9 @@ OVER_SHADOW_L = 45.0  # a light micrograph's darkest 1 % reads 35, 41 once blurr
 FADED_SHADOW_L = 20.0
 FADED_HIGHLIGHT_L = 90.0
 FADED_MAX_CHROMA = 50.0  # C*ab of the most colourful 5 %: a faded print's dyes do not reach this
+_EXPOSURE_SIDE = 1024
 COLOURLESS_CHROMA = 3.0  # below this the photo is gray (or stored as gray RGB): no colour clue
-_MAX_SIDE = 1024  # both are global statistics: a downscaled photo tells the same
+
 
 CastDirection = Literal["none", "warm/yellow", "green", "blue", "magenta"]
 # hue sectors of the a*b* angle (degrees): +b* is yellow (90°), −a* green, −b* blue, +a* magenta/red
@@ -88,7 +91,7 @@ class ColorCastReport(Measurement):
 
 def illuminant_rgb(pixels: np.ndarray) -> np.ndarray | None:
     """Gray-edge illuminant estimate (linear RGB, unit mean), or None without enough usable edges."""
-    return gray_edge_illuminant(pixels, _MAX_SIDE)
+    return gray_edge_illuminant(pixels)
 
 
 def measure_cast(pixels: np.ndarray) -> ColorCastReport:
@@ -146,7 +149,7 @@ class ExposureReport(Measurement):
 
 
 def measure_exposure(pixels: np.ndarray) -> ExposureReport:
-    x = downscale(pixels, _MAX_SIDE)
+    x = downscale(pixels, _EXPOSURE_SIDE)  # not smaller: a night photo's stars and lamps must survive it
     lum = lightness(x)
     lo, middle, p90, hi, peak = (float(v) for v in np.percentile(lum, [1, 50, 90, 99, 99.9]))
     night = middle < UNDER_MEDIAN_L and p90 < hi / 3.0  # black, with a few small lights: a sky, not a mistake

@@ -100,7 +100,7 @@ def _small(pixels: np.ndarray) -> np.ndarray:
 
 def illuminant(pixels: np.ndarray) -> np.ndarray | None:
     """Gray-edge estimate of the light's colour (linear RGB, mean 1), or None without usable edges."""
-    return gray_edge_illuminant(pixels, _STAT_SIDE)
+    return gray_edge_illuminant(pixels)  # the diagnosis's own scale: the same light as it found
 
 
 def white_balance_gains(pixels: np.ndarray, strength: float) -> np.ndarray | None:
