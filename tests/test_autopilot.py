@@ -204,6 +204,25 @@ def test_a_faded_yellowed_print_is_white_balanced_further_than_a_warm_photo(tmp_
     assert plans[1].step("color").params.contrast > 0
 
 
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+@pytest.mark.parametrize("side", [None, 128])
+def test_a_faded_yellowed_print_comes_out_neutral_at_any_size(name, side):
+    """The diagnosis and the colour stage read the light at one scale: a small copy is white-balanced
+    as the large one is (it was skipped under 0.04 MP), and neither overshoots into a tint of its own."""
+    from test_analysis import aged
+
+    u8 = aged(real(name))
+    if side is not None:
+        u8 = cv2.resize(u8, (side * u8.shape[1] // u8.shape[0], side), interpolation=cv2.INTER_AREA)
+    photo = Photo(f32(u8))
+    before = diagnose(photo)
+    assert before.exposure.verdict == "faded" and before.color_cast.strength > 8
+    result = enhance_photo(photo, EnhanceOptions.make(scale=1), StageContext())
+    after = diagnose(result.photo)
+    assert after.exposure.verdict == "ok"
+    assert after.color_cast.strength < 5.0 and min(after.color_cast.a, after.color_cast.b) > -3.0  # not olive, not blue
+
+
 # --- user overrides ----------------------------------------------------------------------------
 
 

@@ -184,6 +184,7 @@ STRONG_CAST = 30.0  # tungsten light under a daylight setting reads ~40: a scene
 AGED_TOLERATED_CAST = 3.0  # on a faded print the cast is the dyes' ageing: take it out nearly all the way
 AGED_MAX_WHITE_BALANCE = 0.9
 MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the gray-edge estimate
+MIN_AGED_WHITE_BALANCE_MP = 0.01  # ~100×100: a faded print's yellowing is the whole print's, not an object's
 EXPOSURE_STRENGTH = 0.8
 UNDER_EXPOSED_CONTRAST = 0.5
 WASHED_OUT_CONTRAST = 0.8
@@ -205,7 +206,7 @@ def plan_color(ctx: PlanContext) -> list[Step]:
     tolerated, most = (AGED_TOLERATED_CAST, AGED_MAX_WHITE_BALANCE) if aged else (TOLERATED_CAST, MAX_WHITE_BALANCE)
     needed = cast.attention or (aged and cast.strength > TOLERATED_CAST)  # fading also weakens the cast it shows
     wb = round(min(most, 1.0 - tolerated / cast.strength), 2) if needed else 0.0
-    if wb > 0 and d.resolution.megapixels < MIN_WHITE_BALANCE_MP:
+    if wb > 0 and d.resolution.megapixels < (MIN_AGED_WHITE_BALANCE_MP if aged else MIN_WHITE_BALANCE_MP):
         notes.append(f"a {cast.direction} cast was measured (strength {cast.strength:.0f}), but the photo is too small "
                      "to tell a cast from coloured objects; white balance left alone")
         wb = 0.0
