@@ -203,3 +203,32 @@ def test_guard_on_a_photo_too_small_for_ssim_decides_by_psnr(astronaut):
     assert np.isnan(report.ssim) and report.to_dict()["ssim"] is None and "n/a" in report.message
     unrelated = Photo(np.ascontiguousarray(1.0 - up4(x)[:, ::-1], dtype=np.float32))
     assert guard(unrelated, Photo(up4(x)), FidelityParams(color=False), (8, 8))[1].action == "dropped"
+
+
+def test_the_report_shows_where_the_guard_softened(chelsea):
+    """The HTML report carries the local strength map as a heat map, and the JSON the share and places."""
+    from revive.pipeline.autopilot import EnhanceOptions
+    from revive.pipeline.report import heatmap_uri, render_html
+    from revive.pipeline.runner import enhance_photo
+    from revive.stages.base import StageContext
+
+    photo = Photo(f32(chelsea[80:128, 150:198]))
+    result = enhance_photo(photo, EnhanceOptions.make(scale=2), StageContext())
+    assert result.fidelity is not None and result.fidelity.strength_map is not None
+    data = result.to_dict()["fidelity"]
+    assert {"softened_share", "softened_regions", "worst_window_psnr", "worst_window_psnr_guarded"} <= set(data)
+    assert "strength_map" not in data
+    page = render_html(result, photo)
+    assert page.count("data:image/png;base64,") == 1 and "softened locally" in page
+    invented, reference = planted(f32(chelsea[60:156, 120:216]), (100, 260), 12)
+    report = guard(invented, reference, FidelityParams(strength=1.0), (96, 96))[1]
+    uri = heatmap_uri(report.strength_map, report.strength_requested, reference)
+    import base64
+    import io
+
+    from PIL import Image
+
+    heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")).astype(int)
+    assert heat.shape == (288, 288, 3)  # 96 px, ×3 blocks
+    red = (heat[:, :, 0] - heat[:, :, 1]) > 100
+    assert red[65 * 3, 25 * 3] and red.mean() < 0.2  # the blob, and little else
