@@ -4,11 +4,14 @@ Each photo model in the catalog declares how it was trained (``training``: "fide
 losses — it sharpens what is there; "gan" for adversarial losses — it draws texture) and what it
 gains over bicubic resampling, in dB of PSNR, on each class of damage (``gain_clean``,
 ``gain_jpeg``, ``gain_noise``, ``gain_heavy_noise``: means over the photos of bench/fidelity.py at
-×2). The diagnosis names the class; the look says which models may compete:
+×2, run as the planner runs them). The diagnosis names the class; the look says which models may
+compete. Measured so: waifu2x (noise level 0 on clean photos, 3 on damage) beats DAT-light and
+Real-ESRGAN on every class by PSNR, so the faithful look never picks a GAN here:
 
 * ``faithful`` (the default): fidelity models; a GAN only where it beats the best of them by
   ``GAN_MARGIN_DB`` on that damage (heavy noise, if anywhere);
-* ``balanced``: the best fidelity model on clean photos, the best model of any kind on damage;
+* ``balanced``: the best fidelity model on clean photos, the GAN on damage (it loses PSNR to the
+  fidelity path but wins SSIM on noise and JPEG: σ 25, 0.77 against bicubic's 0.54 on 6 photos);
 * ``sharp``: the GAN.
 
 A model that declares no gain for a class does not compete for it (an imported model is used when
@@ -80,9 +83,8 @@ def choose_upscale_model(ctx: PlanContext) -> Choice:
     what = _WHAT[damage]
     if options.look == "sharp" and gans:
         return Choice((best_gan[0] if best_gan else gans[0]).name, "--look sharp: a restoration GAN, detail drawn in")
-    if options.look == "balanced" and damage != "clean" and best_gan is not None:
-        if best_fidelity is None or best_gan[1] >= best_fidelity[1]:
-            return Choice(best_gan[0].name, f"{what}: a restoration GAN removes it (--look balanced)")
+    if options.look == "balanced" and damage != "clean" and gans:
+        return Choice((best_gan[0] if best_gan else gans[0]).name, f"{what}: a restoration GAN removes it (--look balanced)")
     if best_fidelity is not None:
         if best_gan is not None and best_gan[1] >= best_fidelity[1] + GAN_MARGIN_DB:
             return Choice(best_gan[0].name, f"{what}: the restoration GAN measures {best_gan[1]:+.1f} dB over bicubic, "
