@@ -223,6 +223,15 @@ def targets(rows: list[dict], methods: list[str]) -> list[tuple[str, bool, str]]
     return out
 
 
+def _mean_cell(rows: list[dict], method: str, width: int) -> str:
+    """Mean PSNR/SSIM and the worst window over the rows that have ``method``."""
+    have = [r[method] for r in rows if method in r]
+    if not have:
+        return f"{'–':>{width}}"
+    return (f"{np.mean([h['psnr'] for h in have]):>{width - 14}.2f}/{np.mean([h['ssim'] for h in have]):.3f}/"
+            f"{min(h['window'] for h in have):4.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
@@ -231,10 +240,14 @@ def main() -> int:
     parser.add_argument("--json", help="also write the rows as JSON here")
     parser.add_argument("--fresh", action="store_true", help="recompute model-alone rows instead of reading the cache")
     parser.add_argument("--plans", action="store_true", help="print enhance's plan for each case")
+    parser.add_argument("--cached", default="", help="model-alone methods taken only from the cache (slow models "
+                        "measured on a subset earlier): cases not in it show as –")
     args = parser.parse_args()
 
     context = StageContext(engine=engine_with_store_models())
-    methods = {m: fn for m in args.methods.split(",") if (fn := make_method(m, context)) is not None}
+    cached_only = set(filter(None, args.cached.split(",")))
+    wanted = args.methods.split(",") + [m for m in cached_only if m not in args.methods.split(",")]
+    methods = {m: fn for m in wanted if m in cached_only or (fn := make_method(m, context)) is not None}
     photos = load_photos(args.images.split(",") if args.images else None)
     damages = args.damage.split(",")
     folder = Path(tempfile.mkdtemp(prefix="revive-bench-"))
@@ -255,8 +268,10 @@ def main() -> int:
             for name, method in methods.items():
                 cached = cache_key(name, image, key, hr)
                 model_alone = name != "bicubic" and not name.startswith("enhance")
-                if model_alone and cached.is_file() and not args.fresh:
+                if model_alone and cached.is_file() and (not args.fresh or name in cached_only):
                     row[name] = json.loads(cached.read_text())
+                    continue
+                if name in cached_only:
                     continue
                 started = time.perf_counter()
                 out = method(lr, d.scale).pixels
@@ -270,15 +285,17 @@ def main() -> int:
                 row["plan"] = " + ".join(f"{s.stage}({getattr(s.params, 'model', None) or ''})" for s in plan.steps)
             rows.append(row)
             cells = "".join(f"{row[m]['psnr']:>{max(width, 22) - 14}.2f}/{row[m]['ssim']:.3f}/{row[m]['window']:4.1f}"
-                            for m in methods)
+                            if m in row else f"{'–':>{max(width, 22)}}" for m in methods)
             print(f"{image:<11}{key:<16}{cells}" + (f"  {row['plan']}" if "plan" in row else ""), flush=True)
     print("-" * (27 + len(methods) * max(width, 22)))
     for label, subset in [("mean", rows)] + [(f"mean {k}", [r for r in rows if r["damage"] == k]) for k in damages]:
         if subset:
-            cells = "".join(f"{np.mean([r[m]['psnr'] for r in subset]):>{max(width, 22) - 14}.2f}/"
-                            f"{np.mean([r[m]['ssim'] for r in subset]):.3f}/{min(r[m]['window'] for r in subset):4.1f}"
-                            for m in methods)
-            print(f"{label:<27}{cells}")
+            print(f"{label:<27}" + "".join(_mean_cell(subset, m, max(width, 22)) for m in methods))
+    for m in cached_only & set(methods):  # the same cases for bicubic, for a fair comparison
+        subset = [r for r in rows if m in r]
+        if subset:
+            label = f"bicubic, {m[:15]} cases"
+            print(f"{label:<27}" + _mean_cell(subset, "bicubic", max(width, 22)) + f"  ({len(subset)} cases)")
     print("seconds: " + ", ".join(f"{m} {s:.1f}" for m, s in seconds.items() if s))
     results = targets(rows, list(methods))
     for label, met, detail in results:

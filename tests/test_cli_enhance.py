@@ -142,7 +142,7 @@ def test_errors_and_exit_codes(tmp_path, photos, fake_model):
     assert result.exit_code == 1 and "--overwrite" in result.stderr
     assert invoke("enhance", photos[0], "-o", tmp_path / "out" / "face_enhanced.png", "--overwrite").exit_code == 0
 
-    for bad in (["--denoise", "lots"], ["--faces", "maybe"], ["--color", "on"], ["--report", "r.txt"],
+    for bad in (["--denoise", "lots"], ["--faces", "maybe"], ["--color", "lots"], ["--report", "r.txt"],
                 ["--scale", "0"], ["--strength", "2"]):
         result = invoke("enhance", photos[0], "--dry-run", *bad)
         assert result.exit_code == 2, (bad, result.output)

@@ -31,7 +31,7 @@ input itself (up to resampling), so the check is the plain one.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
@@ -100,13 +100,13 @@ def guard_params(diagnosis: Diagnosis, options: EnhanceOptions, *, cleaned: bool
     noise = diagnosis.noise.sigma if diagnosis.noise.attention else 0.0
     jpeg = diagnosis.jpeg.damage if diagnosis.jpeg.attention else 0.0
     tolerance = LOOK_TOLERANCE[options.look] + NOISE_TOLERANCE * noise + JPEG_TOLERANCE * jpeg
-    gates = {}
-    if noise:
-        floor = 20.0 * math.log10(255.0 / noise)  # the PSNR of the noise itself
-        gates = {"min_ssim": 0.0, "drop_ssim": 0.0, "min_psnr": min(22.0, floor), "drop_psnr": min(18.0, floor - 4.0)}
-    return FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2),
-                          faces=tuple(f.box for f in diagnosis.faces.faces), smooth=NOISE_SMOOTH if noise else 0.0,
-                          back_projection=0 if cleaned else BACK_PROJECTION[options.look], **gates)
+    params = FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2),
+                            faces=tuple(f.box for f in diagnosis.faces.faces), smooth=NOISE_SMOOTH if noise else 0.0,
+                            back_projection=0 if cleaned else BACK_PROJECTION[options.look])
+    if not noise:
+        return params
+    floor = 20.0 * math.log10(255.0 / noise)  # the PSNR of the noise itself
+    return replace(params, min_ssim=0.0, drop_ssim=0.0, min_psnr=min(22.0, floor), drop_psnr=min(18.0, floor - 4.0))
 
 
 @dataclass(frozen=True)

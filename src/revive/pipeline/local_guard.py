@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 Box = tuple[int, int, int, int]  # x, y, width, height in input pixels
 
 
@@ -58,7 +57,7 @@ def window_error(small_result: np.ndarray, small_ref: np.ndarray, window: int,
     diff = (small_result - small_ref) * 255.0
     if smooth > 0.0:
         diff = cv2.GaussianBlur(diff, (0, 0), smooth, borderType=cv2.BORDER_REFLECT).reshape(diff.shape)
-    sq = np.mean(np.square(diff), axis=2, dtype=np.float32)
+    sq = np.asarray(np.mean(np.square(diff), axis=2, dtype=np.float32))
     if weight is not None:  # transparent pixels do not count
         sq = sq * weight
     side = max(1, min(window, *sq.shape))
