@@ -152,7 +152,7 @@ def test_errors_and_exit_codes(tmp_path, photos, fake_model):
 
 def test_real_model_end_to_end(tmp_path, chelsea):
     Image.fromarray(chelsea[100:148, 200:248]).save(tmp_path / "cat.png")
-    result = invoke("enhance", tmp_path / "cat.png", "--report", tmp_path / "cat.json", "--json")
+    result = invoke("enhance", tmp_path / "cat.png", "--scale", "4", "--report", tmp_path / "cat.json", "--json")
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout)
     assert line["output_size"] == [192, 192] and "upscale" in line["steps"]

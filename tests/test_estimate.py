@@ -36,7 +36,7 @@ def test_model_cost_scales_with_pixels_passes_and_threads() -> None:
     tiled = model_seconds(spec, 400, 400, 2.0, one, tile=64, overlap=32)
     assert tiled > 2 * model_seconds(spec, 400, 400, 2.0, one, tile=800)  # context around small tiles costs
     heavy = one.registry.get("realesrgan-x4plus")
-    assert model_seconds(heavy, 200, 200, 4.0, one, tile=400) > 20 * model_seconds(spec, 200, 200, 4.0, one, tile=800)
+    assert model_seconds(heavy, 200, 200, 4.0, one, tile=400) > 15 * model_seconds(spec, 200, 200, 4.0, one, tile=800)
 
 
 def test_the_estimate_is_within_a_factor_of_two_of_a_real_run() -> None:
