@@ -373,3 +373,48 @@ def test_diagnose_tiny_and_odd_shapes_do_not_crash(shape: tuple[int, int, int]) 
     rng = np.random.default_rng(0)
     d = diagnose(Photo(rng.random(shape, dtype=np.float32)))
     json.dumps(d.to_dict(), allow_nan=False)
+
+
+# --- size invariance ---------------------------------------------------------------------------
+
+
+def aged(u8: np.ndarray) -> np.ndarray:
+    """A faded print whose blue dye went first: 25–80 % of the range, yellowed."""
+    from revive.colorimetry import linear_to_srgb, srgb_to_linear
+
+    x = 0.25 + 0.55 * f32(u8)
+    if x.shape[2] == 3:
+        x = linear_to_srgb(srgb_to_linear(x) * np.array([1.0, 0.97, 0.72]))
+    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["clean", "aged"])
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera"])
+def test_the_same_photo_at_50_and_100_percent_gets_the_same_diagnosis(name: str, kind: str) -> None:
+    """Stated tolerance: identical labels (noise and JPEG flags, cast direction and flag, exposure
+    verdict, content, face count) and cast strengths within 1.5 Lab units. Noise σ and blur are
+    properties of the pixels, not of the scene, and shrink with the photo; they are not compared."""
+    u8 = photo_u8(name)
+    if kind == "aged":
+        u8 = aged(u8)
+    full = diagnose(Photo(f32(u8)))
+    half = diagnose(Photo(f32(cv2.resize(u8, (u8.shape[1] // 2, u8.shape[0] // 2), interpolation=cv2.INTER_AREA))))
+
+    def labels(d: Diagnosis) -> tuple:
+        return (d.noise.attention, d.jpeg.attention, d.color_cast.direction, d.color_cast.attention,
+                d.exposure.verdict, d.content.kind, d.faces.count)
+
+    assert labels(full) == labels(half)
+    assert abs(full.color_cast.strength - half.color_cast.strength) < 1.5
+    if kind == "aged":  # yellowed: b* up (coffee's red-brown scene reads it yellow-green)
+        assert full.exposure.verdict == "faded" and full.color_cast.b > 3.0
+
+
+@pytest.mark.parametrize("name", ["cell", "grass", "gravel", "brick"])
+def test_clean_textures_are_not_called_noisy(name: str) -> None:
+    """Microscopy and foliage are texture all the way down; at full size and halved they read clean,
+    and the same images with noise σ 10 still read noisy."""
+    u8 = photo_u8(name)
+    for img in (u8, cv2.resize(u8, (u8.shape[1] // 2, u8.shape[0] // 2), interpolation=cv2.INTER_AREA)):
+        assert not measure_noise(f32(img)).attention
+        assert measure_noise(f32(add_noise(img, 10))).sigma == pytest.approx(10, rel=0.4)

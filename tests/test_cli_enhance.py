@@ -142,7 +142,7 @@ def test_errors_and_exit_codes(tmp_path, photos, fake_model):
     assert result.exit_code == 1 and "--overwrite" in result.stderr
     assert invoke("enhance", photos[0], "-o", tmp_path / "out" / "face_enhanced.png", "--overwrite").exit_code == 0
 
-    for bad in (["--denoise", "lots"], ["--faces", "maybe"], ["--color", "on"], ["--report", "r.txt"],
+    for bad in (["--denoise", "lots"], ["--faces", "maybe"], ["--color", "lots"], ["--report", "r.txt"],
                 ["--scale", "0"], ["--strength", "2"]):
         result = invoke("enhance", photos[0], "--dry-run", *bad)
         assert result.exit_code == 2, (bad, result.output)
@@ -152,7 +152,7 @@ def test_errors_and_exit_codes(tmp_path, photos, fake_model):
 
 def test_real_model_end_to_end(tmp_path, chelsea):
     Image.fromarray(chelsea[100:148, 200:248]).save(tmp_path / "cat.png")
-    result = invoke("enhance", tmp_path / "cat.png", "--report", tmp_path / "cat.json", "--json")
+    result = invoke("enhance", tmp_path / "cat.png", "--scale", "4", "--report", tmp_path / "cat.json", "--json")
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout)
     assert line["output_size"] == [192, 192] and "upscale" in line["steps"]

@@ -91,17 +91,75 @@ def test_guard_softens_then_drops_an_inconsistent_result(astronaut, coffee):
     reference = Photo(up4(x))
     rng = np.random.default_rng(2)
     texture = cv2.GaussianBlur(rng.normal(0, 0.5, reference.pixels.shape).astype(np.float32), (0, 0), 4)
-    hallucinated = Photo(np.clip(reference.pixels + texture, 0, 1))
+    hallucinated = Photo(np.clip(reference.pixels + texture, 0, 1))  # invented texture everywhere
     out, report = guard(hallucinated, reference, FidelityParams(min_psnr=28, min_ssim=0.9), (96, 96))
-    assert report.action == "softened" and 0 < report.strength_used < 0.8
-    assert report.psnr >= 28 and report.ssim >= 0.9
-    assert "softened" in report.message
+    assert report.action == "softened" and report.softened_share > 0.9  # the local check took it back everywhere
+    assert report.psnr >= 28 and report.ssim >= 0.9 and report.psnr > report.psnr_unguarded + 4
+    assert report.worst_window_psnr_guarded > report.worst_window_psnr
+    assert "softened" in report.message and "of the picture" in report.message
 
     unrelated = Photo(up4(f32(coffee[:96, :96])))
     out, report = guard(unrelated, reference, FidelityParams(), (96, 96))
     assert report.action == "dropped" and report.strength_used == 0.0
     np.testing.assert_allclose(out.pixels, reference.pixels, atol=1e-6)
     assert "dropped" in report.message
+
+
+def planted(x: np.ndarray, centre: tuple[int, int], radius: int) -> tuple[Photo, Photo]:
+    """A faithful ×4 result (the reference, sharpened) with a bright blob pasted in: an invention."""
+    reference = up4(x)
+    sharpened = np.clip(reference + 0.5 * (reference - cv2.GaussianBlur(reference, (0, 0), 1.5)), 0, 1)
+    blob = np.zeros(reference.shape[:2], np.float32)
+    cv2.circle(blob, centre, radius, 1.0, -1)
+    invented = np.clip(sharpened + 0.8 * cv2.GaussianBlur(blob, (0, 0), 2)[:, :, None], 0, 1).astype(np.float32)
+    return Photo(invented), Photo(reference)
+
+
+def test_the_local_guard_softens_a_planted_invention_and_nothing_else(chelsea):
+    """A bright blob (6 input px across) pasted into an otherwise faithful result of a real photo: the
+    guard takes the blob back to the reference and leaves the rest at full strength."""
+    x = f32(chelsea[60:156, 120:216])  # 96 px of fur, eye and whiskers
+    result, reference = planted(x, (100, 260), 12)
+    out, report = guard(result, reference, FidelityParams(strength=1.0), (96, 96))
+    strength = report.strength_map
+    assert strength is not None and strength.shape == (96, 96)
+    assert strength[65, 25] < 0.05  # the blob (output 260, 100 → input 65, 25)
+    far = np.ones((96, 96), bool)
+    far[40:90, 0:50] = False
+    assert strength[far].min() > 0.99  # everywhere else the model keeps its full share
+    blob = np.s_[250:270, 90:110]
+    assert np.abs(out.pixels[blob] - reference.pixels[blob]).mean() < 0.1 * np.abs(result.pixels[blob] - reference.pixels[blob]).mean()
+    rest = np.s_[:, 250:]
+    np.testing.assert_allclose(out.pixels[rest], result.pixels[rest], atol=2e-2)  # only the colour correction
+    assert report.action == "softened" and 0.0 < report.softened_share < 0.2
+    (bx, by, bw, bh), = report.softened_regions[:1]
+    assert bx <= 25 <= bx + bw and by <= 65 <= by + bh
+    assert report.worst_window_psnr < 30 < report.worst_window_psnr_guarded
+    data = report.to_dict()
+    assert "strength_map" not in data and data["softened_regions"][0] == [bx, by, bw, bh]
+
+
+def test_faces_are_held_closer_than_the_rest(astronaut):
+    """Where a face is, half the tolerance: a change the guard lets through on the shoulder it softens
+    on the face (the astronaut's face, as YuNet finds it)."""
+    from revive.analysis.face_detect import detect_faces
+
+    x = f32(astronaut[:128, 128:256])
+    faces = tuple(f.box for f in detect_faces(x))
+    assert len(faces) == 1
+    reference = up4(x)
+    rng = np.random.default_rng(5)
+    change = cv2.GaussianBlur(rng.normal(0, 1, reference.shape).astype(np.float32), (0, 0), 6)
+    change *= (6.5 / 255.0) / float(np.sqrt(np.mean(change**2)))  # RMS 6.5 (8-bit), smooth: it survives the downscale
+    result = Photo(np.clip(reference + change, 0, 1).astype(np.float32))
+    plain = guard(result, Photo(reference), FidelityParams(strength=1.0, tolerance=8.0, color=False), (128, 128))[1]
+    held = guard(result, Photo(reference), FidelityParams(strength=1.0, tolerance=8.0, color=False, faces=faces),
+                 (128, 128))[1]
+    fx, fy, fw, fh = faces[0]
+    face = np.s_[fy + fh // 4 : fy + 3 * fh // 4, fx + fw // 4 : fx + 3 * fw // 4]
+    assert plain.strength_map[face].mean() > 0.9  # within tolerance: kept
+    assert held.strength_map[face].mean() < 0.6  # on the face: held toward the reference
+    assert held.strength_map[100:, :20].mean() > 0.9  # away from it, as before
 
 
 def test_guard_keeps_alpha_and_handles_gray(chelsea):
@@ -145,3 +203,32 @@ def test_guard_on_a_photo_too_small_for_ssim_decides_by_psnr(astronaut):
     assert np.isnan(report.ssim) and report.to_dict()["ssim"] is None and "n/a" in report.message
     unrelated = Photo(np.ascontiguousarray(1.0 - up4(x)[:, ::-1], dtype=np.float32))
     assert guard(unrelated, Photo(up4(x)), FidelityParams(color=False), (8, 8))[1].action == "dropped"
+
+
+def test_the_report_shows_where_the_guard_softened(chelsea):
+    """The HTML report carries the local strength map as a heat map, and the JSON the share and places."""
+    from revive.pipeline.autopilot import EnhanceOptions
+    from revive.pipeline.report import heatmap_uri, render_html
+    from revive.pipeline.runner import enhance_photo
+    from revive.stages.base import StageContext
+
+    photo = Photo(f32(chelsea[80:128, 150:198]))
+    result = enhance_photo(photo, EnhanceOptions.make(scale=2), StageContext())
+    assert result.fidelity is not None and result.fidelity.strength_map is not None
+    data = result.to_dict()["fidelity"]
+    assert {"softened_share", "softened_regions", "worst_window_psnr", "worst_window_psnr_guarded"} <= set(data)
+    assert "strength_map" not in data
+    page = render_html(result, photo)
+    assert page.count("data:image/png;base64,") == 1 and "softened locally" in page
+    invented, reference = planted(f32(chelsea[60:156, 120:216]), (100, 260), 12)
+    report = guard(invented, reference, FidelityParams(strength=1.0), (96, 96))[1]
+    uri = heatmap_uri(report.strength_map, report.strength_requested, reference)
+    import base64
+    import io
+
+    from PIL import Image
+
+    heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")).astype(int)
+    assert heat.shape == (288, 288, 3)  # 96 px, ×3 blocks
+    red = (heat[:, :, 0] - heat[:, :, 1]) > 100
+    assert red[65 * 3, 25 * 3] and red.mean() < 0.2  # the blob, and little else

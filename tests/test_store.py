@@ -431,9 +431,11 @@ def embedded(stem: str) -> Path:
 
 @pytest.mark.parametrize("spec", EMBEDDED_MODELS, ids=lambda s: s.name)
 def test_ncnn_scale_detection_matches_the_catalog(spec: ModelSpec) -> None:
-    graph = read_ncnn_param(embedded(spec.files[0].name.removesuffix(".param")))
+    param = package_file(spec.files[0].sources[0].url)
+    assert param is not None
+    graph = read_ncnn_param(param)
     assert graph.scale == spec.scale
-    assert (graph.input, graph.output) == ("data", "output")
+    assert (graph.input, graph.output) == (spec.option("input", "data"), spec.option("output", "output"))
 
 
 @pytest.mark.parametrize(("stem", "scale"), [("REALESRGAN_ANIMAVIDEOV3_UP2X", 2), ("REALESRGAN_X4PLUS_UP4X", 4)])

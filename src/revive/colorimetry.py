@@ -29,16 +29,21 @@ def downscale(x: np.ndarray, max_side: int) -> np.ndarray:
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def gray_edge_illuminant(pixels: np.ndarray, max_side: int = 1024) -> np.ndarray | None:
+ANALYSIS_SIDE = 256  # the light's colour and the tonal range are read on a copy this large (long side)
+
+
+def gray_edge_illuminant(pixels: np.ndarray, side: int = ANALYSIS_SIDE) -> np.ndarray | None:
     """The light's colour by the gray-edge hypothesis (linear RGB, mean 1), or None without usable edges.
 
     Edges of linear-light channels after a σ = 1 blur, clipped pixels skipped, Minkowski p = 6, on a
-    copy at most half the photo's size: JPEG keeps colour at half resolution (4:2:0), and at full
-    resolution its chroma edges, misaligned with luma's, read as coloured light (chelsea, a warm
-    indoor photo, read 12.7 as PNG but 14.3 once saved at JPEG q95 and was white-balanced).
+    copy ``side`` pixels long (or the photo, if smaller). The scale is fixed so that the answer does
+    not depend on the photo's size: read at half the photo's size, chelsea's cast was warm 13 at
+    451 px but magenta 8 at 225 px, and the colour stage, measuring the enlarged photo, white-balanced
+    toward a different light than the diagnosis had found. At 256 px JPEG's half-resolution chroma
+    (4:2:0), misaligned with luma, no longer reads as coloured light either (chelsea at q95 read 14.3
+    at full size).
     """
-    h, w = pixels.shape[:2]
-    x = downscale(pixels, min(max_side, max(h, w) // 2) if min(h, w) >= 32 else max_side)
+    x = downscale(pixels, side)
     lin = srgb_to_linear(x.astype(np.float32))
     usable = (x.max(axis=2) < 0.98) & (x.min(axis=2) > 0.01)
     if np.count_nonzero(usable) < 64:

@@ -4,18 +4,24 @@ Cast: the gray-edge hypothesis (van de Weijer et al., 2007) — the average refl
 *difference* in a scene is achromatic — with Minkowski p = 6 on linear-light gradients after a
 σ = 1 blur, skipping clipped pixels. The estimated illuminant is reported as the Lab a*, b* of a
 mid gray lit by it, so its length ("strength") is in ΔE-like units and its angle names the cast.
-Neutral skimage photos read below 5; chelsea (a tabby cat under warm indoor light) reads ≈ 13, as
-PNG or JPEG at any quality; white-balance gains that shift a gray by 20 read 18–23 on skimage photos.
+It is read on a copy 256 px long (``colorimetry.gray_edge_illuminant``), so the same photo at 50 %
+and 100 % reads the same (within 1 unit on skimage photos). Neutral skimage photos read below 5;
+chelsea (a tabby cat under warm indoor light) reads 13.9–14.3 as PNG or JPEG at any quality, so the
+flag starts at 15; white-balance gains that shift a gray by 20 read 16–23 on skimage photos.
 
 Exposure: CIE L* statistics. "under" when even the brightest 1 % stays below L* 60 and the
 brightest 0.1 % below L* 75 (no highlights at all: two stops under, a white reads 57; a night sky's
 stars, a lamp in a dark room or the moon's bright craters are real highlights, and those scenes
-are dark on purpose), "over" when more than 5 % of pixels are clipped white in every channel or
+are dark on purpose; so is a black scene (median below L* 6) whose few lights stand far above the
+rest (90th percentile under a third of the 99th), a star field whose stars are soft),
+"over" when more than 5 % of pixels are clipped white in every channel or
 the darkest 1 % is lighter than L* 40 (no shadows at all), "faded" when there are neither real
 blacks (darkest 1 % above L* 20) nor real whites (brightest 1 % below L* 90): a faded print, a
 hazy or flat scan. skimage photos span L* 0–10 to 70–97; the lightest shadows among them are
 immunohistochemistry's 29, which has whites (94); a print faded to 25 % + 55 % of the range reads
-28–78.
+28–78. Fading takes colour with it: a photo whose most colourful 5 % reach chroma 50 (a retina,
+24–75 but chroma 71; faded prints of skimage photos reach 22–42) is a saturated subject, not a
+faded print. A gray photo has no such second clue; ``colourless`` says so.
 """
 
 from __future__ import annotations
@@ -30,15 +36,19 @@ from ..colorimetry import downscale, gray_edge_illuminant, linear_to_srgb
 from ._base import Measurement
 from ._common import lightness, rgb_to_lab
 
-ATTENTION_CAST = 14.0  # chroma of a lit mid gray (Lab units): an obvious cast; ~10 shows side by side
+ATTENTION_CAST = 15.0  # chroma of a lit mid gray (Lab units): an obvious cast; ~10 shows side by side
 NEUTRAL_CAST = 3.0  # below this the direction is "none"
 UNDER_HIGHLIGHT_L = 60.0
 UNDER_PEAK_L = 75.0
+UNDER_MEDIAN_L = 6.0  # below, with sparse lights, the night sky, not a mistake (skimage photos 2 stops under: 9–34)
 OVER_CLIPPED_SHARE = 0.05
-OVER_SHADOW_L = 40.0
+OVER_SHADOW_L = 45.0  # a light micrograph's darkest 1 % reads 35, 41 once blurred; washed-out photos 50 and up
 FADED_SHADOW_L = 20.0
 FADED_HIGHLIGHT_L = 90.0
-_MAX_SIDE = 1024  # both are global statistics: a downscaled photo tells the same
+FADED_MAX_CHROMA = 50.0  # C*ab of the most colourful 5 %: a faded print's dyes do not reach this
+_EXPOSURE_SIDE = 1024
+COLOURLESS_CHROMA = 3.0  # below this the photo is gray (or stored as gray RGB): no colour clue
+
 
 CastDirection = Literal["none", "warm/yellow", "green", "blue", "magenta"]
 # hue sectors of the a*b* angle (degrees): +b* is yellow (90°), −a* green, −b* blue, +a* magenta/red
@@ -81,7 +91,7 @@ class ColorCastReport(Measurement):
 
 def illuminant_rgb(pixels: np.ndarray) -> np.ndarray | None:
     """Gray-edge illuminant estimate (linear RGB, unit mean), or None without enough usable edges."""
-    return gray_edge_illuminant(pixels, _MAX_SIDE)
+    return gray_edge_illuminant(pixels)
 
 
 def measure_cast(pixels: np.ndarray) -> ColorCastReport:
@@ -107,11 +117,18 @@ class ExposureReport(Measurement):
     clipped_shadows: float  # share of pixels black in every channel (≤ 2/255)
     clipped_highlights: float  # share of pixels white in every channel (≥ 253/255)
     verdict: Literal["under", "ok", "over", "faded"]
+    peak_chroma: float | None = None  # C*ab of the most colourful 5 % (None for gray photos)
+
+    @property
+    def colourless(self) -> bool:
+        """Gray, or nearly: colour gives no clue whether low contrast is fading or the subject."""
+        return self.peak_chroma is None or self.peak_chroma < COLOURLESS_CHROMA
 
     label = "exposure"
-    rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g} and 0.1 % below L* {UNDER_PEAK_L:g}; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
+    rule = (f"under: brightest 1 % below L* {UNDER_HIGHLIGHT_L:g}, 0.1 % below L* {UNDER_PEAK_L:g}, median above L* "
+            f"{UNDER_MEDIAN_L:g} or lights that are not sparse; over: > {OVER_CLIPPED_SHARE:.0%} clipped white "
             f"or darkest 1 % above L* {OVER_SHADOW_L:g}; faded: darkest 1 % above L* {FADED_SHADOW_L:g} and "
-            f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}")
+            f"brightest 1 % below L* {FADED_HIGHLIGHT_L:g}, most colourful 5 % below chroma {FADED_MAX_CHROMA:g}")
 
     @property
     def attention(self) -> bool:
@@ -132,17 +149,22 @@ class ExposureReport(Measurement):
 
 
 def measure_exposure(pixels: np.ndarray) -> ExposureReport:
-    x = downscale(pixels, _MAX_SIDE)
+    x = downscale(pixels, _EXPOSURE_SIDE)  # not smaller: a night photo's stars and lamps must survive it
     lum = lightness(x)
-    lo, hi, peak = (float(v) for v in np.percentile(lum, [1, 99, 99.9]))
+    lo, middle, p90, hi, peak = (float(v) for v in np.percentile(lum, [1, 50, 90, 99, 99.9]))
+    night = middle < UNDER_MEDIAN_L and p90 < hi / 3.0  # black, with a few small lights: a sky, not a mistake
     black = float(np.mean(x.max(axis=2) <= 2.5 / 255))
     white = float(np.mean(x.min(axis=2) >= 252.5 / 255))
+    chroma = None
+    if x.shape[2] == 3:
+        lab = rgb_to_lab(x)
+        chroma = round(float(np.percentile(np.hypot(lab[:, :, 1], lab[:, :, 2]), 95)), 2)
     verdict: Literal["under", "ok", "over", "faded"] = "ok"
     if white > OVER_CLIPPED_SHARE or lo > OVER_SHADOW_L:
         verdict = "over"
-    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L:
+    elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L and (chroma is None or chroma < FADED_MAX_CHROMA):
+        verdict = "faded"  # before "under": under-exposure keeps its blacks, fading lifts them
+    elif hi < UNDER_HIGHLIGHT_L and peak < UNDER_PEAK_L and not night:
         verdict = "under"
-    elif lo > FADED_SHADOW_L and hi < FADED_HIGHLIGHT_L:
-        verdict = "faded"
     return ExposureReport(round(float(lum.mean()), 2), round(lo, 2), round(hi, 2), round(peak, 2), round(black, 4),
-                          round(white, 4), verdict)
+                          round(white, 4), verdict, chroma)

@@ -46,7 +46,8 @@ def enhance(
     foliage: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Lift foliage gently.")] = "auto",
     color_reference: Annotated[Optional[Path], typer.Option("--color-reference", metavar="FILE", help="Match the colours of this photo.")] = None,  # noqa: UP045
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample.")] = 0.8,
+    look: Annotated[str, typer.Option(metavar="faithful|balanced|sharp", help="How the upscale model is chosen and how strictly the guard holds it.")] = "faithful",
+    strength: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample (default: the look's).")] = None,  # noqa: UP045
     tile: TILE = "auto",
     threads: THREADS = None,
     device: DEVICE = "auto",
@@ -69,7 +70,7 @@ def enhance(
         flags = {"faces": faces, "denoise": denoise, "color": color, "deblur": deblur, "sky": sky, "skin": skin,
                  "foliage": foliage}
         chosen = {**flags, **parse_pairs(set_ or [])}
-        options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, tile=parse_tile(tile),
+        options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, look=look, tile=parse_tile(tile),
                                           print_size=parse_print(print_size), color_reference=color_reference,
                                           **{k: v for k, v in chosen.items() if v != "auto"})
         request = api.EnhanceRequest(api.check_options(options))

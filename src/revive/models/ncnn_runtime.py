@@ -93,6 +93,9 @@ class NcnnModel:
         self.device = resolve_device(str(options.device))
         self._input = spec.option("input", "data") or "data"
         self._output = spec.option("output", "output") or "output"
+        # Networks that crop their own context (waifu2x: 7 px a side) declare it: the input is padded
+        # by that much (edge values) and the output is scale× the unpadded size.
+        self._pad = int(spec.option("pad", "0") or 0)
         net = ncnn.Net()
         net.opt.num_threads = options.threads or os.cpu_count() or 1
         if self.device.startswith("vulkan"):
@@ -113,6 +116,8 @@ class NcnnModel:
         return int(declared) if declared else 64 * 1024
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
+        if self._pad:
+            tile = np.pad(tile, ((self._pad, self._pad), (self._pad, self._pad), (0, 0)), mode="edge")
         chw = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32)
         # ncnn cannot be interrupted: running it beside the caller lets Ctrl-C through at once.
         result = run_beside(lambda: self._extract(chw), name="revive-ncnn")

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidParameter
 from ..stages import StageRegistry, default_stages
 from ..stages.planning import Capabilities, EnhanceOptions, PlanContext, Step
-from ..stages.upscale import target_size
-from .fidelity import FidelityParams
+from ..stages.upscale import UpscaleParams, target_size
+from .fidelity import guard_params
 
 if TYPE_CHECKING:
     from ..analysis import Diagnosis
@@ -96,8 +96,11 @@ def plan_for(
     if ctx.plain:
         steps = [_plain(s, registry) if s in model_steps else s for s in steps]
     elif model_steps:
-        guard = Step("fidelity", FidelityParams(strength=options.strength), _guard_reason(options.strength))
         at = next((i for i, s in enumerate(steps) if phase[s.stage] > GUARD_PHASE), len(steps))
+        # back-projection needs the photo itself as the reference's small version: no cleanup before the guard
+        cleaned = any(not isinstance(s.params, UpscaleParams) for s in steps[:at])
+        guard = Step("fidelity", guard_params(diagnosis, options, cleaned=cleaned),
+                     _guard_reason(options.guard_strength))
         steps.insert(at, guard)
     w, h = diagnosis.resolution.width, diagnosis.resolution.height
     upscale = ctx.planned("upscale")

@@ -8,14 +8,19 @@ person would get by hand; against it:
 
 1. Colour-shift correction: the reference's low-frequency colour (CIE Lab, a Gaussian of ~1/16
    of the image) replaces the result's, so the model cannot shift hues or brightness in the large.
-2. Strength blend: result·s + reference·(1−s), s = ``--strength`` (0.8 by default), so skin and
-   foliage keep some of their natural texture instead of the model's plastic one.
-3. Consistency check: result and reference are area-downscaled to the input size and compared
-   (PSNR and SSIM, BasicSR conventions). A raw model result below ``drop_psnr``/``drop_ssim``
-   has failed and is dropped (result = reference). Otherwise the blend must reach
-   ``min_psnr``/``min_ssim``; below, it is softened step by step (×0.7), and dropped if that
-   would go under ``min_strength``. Real-ESRGAN on real photos measures 23–35 dB / SSIM 0.82–0.96
-   raw against a cleaned reference; an unrelated image 8–22 dB / 0.3–0.62.
+2. Local check (:mod:`.local_guard`): result and reference are area-downscaled to the input's size
+   and compared in windows of ``window`` input pixels. Where a window differs by more than
+   ``tolerance`` (RMS, 8-bit units; half of it on faces) the model's share falls, to nothing at
+   twice the tolerance, through a feathered map — an invented ring in an iris goes, the sharpened
+   fur around it stays.
+3. Strength blend: result·s·map + reference·(1−s·map), s = ``--strength``.
+4. Back-projection (``back_projection`` rounds, when the planner asks for it): the blend is
+   corrected until its downscale matches the reference's.
+5. Consistency check, as a last resort for results that are wrong everywhere: a raw model result
+   below ``drop_psnr``/``drop_ssim`` against the reference (at the input size) is dropped
+   (result = reference); a blend still below ``min_psnr``/``min_ssim`` is softened as a whole (×0.7
+   a step), and dropped under ``min_strength``. Real-ESRGAN on real photos measures 23–35 dB /
+   SSIM 0.82–0.96 raw against a cleaned reference; an unrelated image 8–22 dB / 0.3–0.62.
 
 Why the reference and not the raw input: Real-ESRGAN removes noise and JPEG blocks on its own, so a
 faithful result of a noisy photo *should* differ from the noisy input by the noise; the cleaned
@@ -26,16 +31,21 @@ input itself (up to resampling), so the check is the plain one.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
-from ..imageops import resize
+from ..imageops import back_project, resize
 from ..types import Photo
+from .local_guard import Box, LocalCheck, local_strength
 from .metrics import psnr, ssim
+
+if TYPE_CHECKING:
+    from ..analysis import Diagnosis
+    from ..stages.planning import EnhanceOptions
 
 GuardAction = Literal["kept", "softened", "dropped"]
 _COLOR_SIDE = 64  # the low-frequency colour is computed on a copy this large (long side)
@@ -52,12 +62,51 @@ class FidelityParams:
     drop_psnr: float = 18.0  # a raw model result below either of these has failed: drop it, do not blend
     drop_ssim: float = 0.65
     min_strength: float = 0.3  # softening below this drops the model steps instead
+    window: int = 16  # side of the local check's windows, in input pixels
+    tolerance: float = 6.0  # RMS difference (8-bit) a window may show before the model's share falls
+    faces: tuple[Box, ...] = ()  # x, y, w, h in input pixels: half the tolerance there
+    smooth: float = 0.0  # Gaussian σ (input px) applied to the difference before the local check: grain
+    back_projection: int = 0  # rounds of correction toward the reference's downscale
 
     def __post_init__(self) -> None:
         for name in ("strength", "min_ssim", "drop_ssim", "min_strength"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise InvalidParameter(f"fidelity {name} must be between 0 and 1, got {value}")
+        if self.window < 2 or not (math.isfinite(self.tolerance) and self.tolerance > 0):
+            raise InvalidParameter(f"fidelity window must be at least 2 px and tolerance above 0, got "
+                                   f"{self.window} and {self.tolerance}")
+        if not 0 <= self.back_projection <= 20:
+            raise InvalidParameter(f"back_projection takes 0 to 20 rounds, got {self.back_projection}")
+
+
+# How far a window may differ from the reference (RMS, 8-bit units) before the model's share falls,
+# by look; noise and JPEG damage add to it, since model and classical filter clean them differently.
+LOOK_TOLERANCE = {"faithful": 4.0, "balanced": 6.0, "sharp": 9.0}
+NOISE_TOLERANCE = 0.25  # per unit of measured noise σ, after the difference is smoothed by NOISE_SMOOTH
+NOISE_SMOOTH = 1.0
+JPEG_TOLERANCE = 4.0  # at full JPEG damage (quality ≤ 12)
+BACK_PROJECTION = {"faithful": 3, "balanced": 0, "sharp": 0}
+
+
+def guard_params(diagnosis: Diagnosis, options: EnhanceOptions, *, cleaned: bool = False) -> FidelityParams:
+    """The guard for this photo and look: its tolerance, the faces to hold closer, back-projection (only
+    when nothing was ``cleaned`` first: then the reference's small version is the photo itself; after a
+    classical filter it is the filter's, and the model cleans better — toward it, JPEG lost 0.4 dB).
+
+    On a noisy photo the whole-picture gates measure grain, not fidelity (a model that removed more
+    noise than the filter scores SSIM 0.78 against it at σ 25): SSIM is left to the local check and
+    PSNR is asked only what the noise allows."""
+    noise = diagnosis.noise.sigma if diagnosis.noise.attention else 0.0
+    jpeg = diagnosis.jpeg.damage if diagnosis.jpeg.attention else 0.0
+    tolerance = LOOK_TOLERANCE[options.look] + NOISE_TOLERANCE * noise + JPEG_TOLERANCE * jpeg
+    params = FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2),
+                            faces=tuple(f.box for f in diagnosis.faces.faces), smooth=NOISE_SMOOTH if noise else 0.0,
+                            back_projection=0 if cleaned else BACK_PROJECTION[options.look])
+    if not noise:
+        return params
+    floor = 20.0 * math.log10(255.0 / noise)  # the PSNR of the noise itself
+    return replace(params, min_ssim=0.0, drop_ssim=0.0, min_psnr=min(22.0, floor), drop_psnr=min(18.0, floor - 4.0))
 
 
 @dataclass(frozen=True)
@@ -75,9 +124,17 @@ class FidelityReport:
     min_psnr: float
     min_ssim: float
     message: str
+    softened_share: float = 0.0  # share of the picture where the local check lowered the model's share
+    softened_regions: tuple[Box, ...] = ()  # the largest such places, x, y, w, h in input pixels
+    worst_window_psnr: float = math.inf  # the worst window, model vs reference at the input size (dB)
+    worst_window_psnr_guarded: float = math.inf  # the same after the guard
+    # the local strength map at the input's size (1 = the model's full share); drawn in the HTML report
+    strength_map: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out.pop("strength_map")
+        out["softened_regions"] = [list(b) for b in self.softened_regions]
         for key, value in out.items():
             if isinstance(value, float):
                 out[key] = round(value, 4) if math.isfinite(value) else (None if math.isnan(value) else str(value))
@@ -161,7 +218,8 @@ def _below(value: float, limit: float) -> bool:
 
 
 def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: tuple[int, int]) -> tuple[Photo, FidelityReport]:
-    """Apply colour correction, strength blend and the consistency check; see the module docstring."""
+    """Colour correction, local check, strength blend, back-projection and the consistency check;
+    see the module docstring."""
     if reference.pixels.shape[:2] != result.pixels.shape[:2]:
         reference = reference.evolve(pixels=resize(reference.pixels, result.width, result.height))
     pixels, ref = result.pixels, reference.pixels
@@ -171,13 +229,19 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
     shift = 0.0
     if params.color:
         pixels, shift = transfer_low_frequency_color(pixels, ref, weight)
+    small_weight = None if weight is None else resize(weight, *input_size)
     small_result, small_ref = resize(pixels, *input_size), resize(ref, *input_size)
-    if weight is not None:  # what hides under transparent pixels is nobody's business: judge what shows
-        small_ref = see_through(small_ref, small_result, resize(weight, *input_size))
+    if small_weight is not None:  # what hides under transparent pixels is nobody's business: judge what shows
+        small_ref = see_through(small_ref, small_result, small_weight)
     raw_psnr, raw_ssim = consistency(small_result, small_ref, input_size)
+    check = local_strength(small_result, small_ref, window=params.window, tolerance=params.tolerance,
+                           faces=params.faces, weight=small_weight, smooth=params.smooth)
+    local = resize(check.strength, pixels.shape[1], pixels.shape[0]).reshape(*pixels.shape[:2], 1)
+    local_result = ref + local * (pixels - ref)  # the model's share where it agrees with the photo
+    small_local = resize(local_result, *input_size)
 
     def passes(s: float) -> tuple[bool, float, float]:
-        p, q = consistency(strength_blend(small_result, small_ref, s), small_ref, input_size)
+        p, q = consistency(strength_blend(small_local, small_ref, s), small_ref, input_size)
         return not (_below(p, params.min_psnr) or _below(q, params.min_ssim)), p, q
 
     strength = params.strength
@@ -193,11 +257,21 @@ def guard(result: Photo, reference: Photo, params: FidelityParams, input_size: t
             break
         action = "softened"
         ok, p, q = passes(strength)
-    final = strength_blend(pixels, ref, strength)
-    message = _message(action, params, strength, raw_psnr, raw_ssim, shift)
+    final = strength_blend(local_result, ref, strength)
+    if params.back_projection and strength > 0.0:
+        final = back_project(final, small_ref, params.back_projection)
+        p, q = consistency(resize(final, *input_size), small_ref, input_size)
+    share = check.softened_share if strength > 0.0 else 1.0
+    if action == "kept" and share > 0.0:
+        action = "softened"
+    guarded = local_strength(resize(final, *input_size), small_ref, window=params.window,
+                             tolerance=params.tolerance, weight=small_weight, smooth=params.smooth)
+    message = _message(action, params, strength, raw_psnr, raw_ssim, shift, check if strength > 0.0 else None)
     report = FidelityReport(action, params.strength, round(strength, 3), round(shift, 3), p, q, raw_psnr, raw_ssim,
-                            params.min_psnr, params.min_ssim, message)
-    return result.evolve(pixels=final), report
+                            params.min_psnr, params.min_ssim, message, round(share, 4),
+                            tuple(check.regions()) if strength > 0.0 else (), check.worst_psnr, guarded.worst_psnr,
+                            check.strength * strength)
+    return result.evolve(pixels=np.ascontiguousarray(final, dtype=np.float32)), report
 
 
 def _visibility(photo: Photo) -> np.ndarray | None:
@@ -223,15 +297,22 @@ def see_through(reference: np.ndarray, other: np.ndarray, alpha: np.ndarray) -> 
 
 
 def _message(action: GuardAction, params: FidelityParams, used: float, raw_psnr: float, raw_ssim: float,
-             shift: float) -> str:
+             shift: float, check: LocalCheck | None) -> str:
     known = "n/a (under 11 px)" if math.isnan(raw_ssim) else f"{raw_ssim:.3f}"
     numbers = f"model result vs reference: PSNR {raw_psnr:.1f} dB, SSIM {known}"
     colour = f"; low-frequency colour corrected by ΔE {shift:.1f}" if params.color else ""
+    local = ""
+    if check is not None and check.softened_share > 0.0:
+        where = ", ".join(f"{w}×{h} px at ({x}, {y})" for x, y, w, h in check.regions(2))
+        local = (f"; the model's share lowered on {check.softened_share:.0%} of the picture where it disagreed "
+                 f"with the photo (worst window {check.worst_psnr:.1f} dB: {where})")
     if action == "kept":
         return f"consistent ({numbers}); blended at strength {used:.2f}{colour}"
+    if action == "softened" and used == params.strength:
+        return f"softened locally ({numbers}); blended at strength {used:.2f}{local}{colour}"
     limits = f"below PSNR {params.min_psnr:g} dB / SSIM {params.min_ssim:g}"
     if action == "softened":
-        return f"softened from {params.strength:.2f} to {used:.2f} ({numbers}, {limits}){colour}"
+        return f"softened from {params.strength:.2f} to {used:.2f} ({numbers}, {limits}){local}{colour}"
     if _below(raw_psnr, params.drop_psnr) or _below(raw_ssim, params.drop_ssim):
         return (f"model steps dropped: the model's result contradicts the photo ({numbers}, below PSNR "
                 f"{params.drop_psnr:g} dB / SSIM {params.drop_ssim:g}); the plain version is kept")

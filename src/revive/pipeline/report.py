@@ -22,6 +22,7 @@ from .. import imageio
 from ..errors import InvalidParameter
 from ..imageops import resize, resize_alpha
 from ..types import Photo
+from .fidelity import FidelityReport
 from .runner import EnhanceResult
 
 REPORT_FORMATS = {".json": "json", ".html": "html", ".htm": "html"}
@@ -78,6 +79,50 @@ def thumbnail_jpeg(photo: Photo, max_side: int) -> bytes:
     return buf.getvalue()
 
 
+def heatmap_uri(strength: np.ndarray, requested: float, photo: Photo, min_side: int = 256) -> str:
+    """A PNG data: URI of where the guard lowered the model's share: the photo in dimmed gray, red
+    where it was softened (full red: the reference alone), at the input's size, enlarged to be seen."""
+    h, w = strength.shape
+    share = np.clip(strength / requested, 0.0, 1.0) if requested > 0 else np.ones_like(strength)
+    softened = (1.0 - share)[:, :, None]
+    gray = resize(photo.rgb(), w, h).mean(axis=2, keepdims=True)
+    base = 0.25 + 0.5 * np.repeat(gray, 3, axis=2)
+    red = np.array([0.9, 0.1, 0.1], np.float32)
+    pixels = (base * (1.0 - softened) + red * softened).astype(np.float32)
+    factor = max(1, -(-min_side // max(h, w)))  # nearest-neighbour blocks: each window stays readable
+    pixels = np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+    buf = io.BytesIO()
+    imageio.to_pil(Photo(np.ascontiguousarray(pixels))).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _guard_section(g: FidelityReport | None, before: Photo) -> str:
+    e = html.escape
+    if g is None:
+        return "<p>No model step ran, so there was nothing to guard.</p>"
+    where = ", ".join(f"{bw}×{bh} px at ({x}, {y})" for x, y, bw, bh in g.softened_regions) or "nowhere"
+    table = (
+        f"<table><tr><td>action</td><td><b>{e(g.action)}</b></td></tr>"
+        f"<tr><td>strength</td><td>{g.strength_used:.2f} (asked {g.strength_requested:.2f})</td></tr>"
+        f"<tr><td>softened locally</td><td>{g.softened_share:.1%} of the picture; largest places (input px): "
+        f"{e(where)}</td></tr>"
+        f"<tr><td>worst window of the local check</td><td>{_num(g.worst_window_psnr, 1, ' dB')} before the guard, "
+        f"{_num(g.worst_window_psnr_guarded, 1, ' dB')} after</td></tr>"
+        f"<tr><td>consistency (vs reference, at input size)</td><td>PSNR {_num(g.psnr, 2, ' dB')}, "
+        f"SSIM {_num(g.ssim, 4)}</td></tr>"
+        f"<tr><td>model result before the guard</td><td>PSNR {_num(g.psnr_unguarded, 2, ' dB')}, "
+        f"SSIM {_num(g.ssim_unguarded, 4)}</td></tr>"
+        f"<tr><td>colour-shift correction</td><td>ΔE {g.color_shift:.2f}</td></tr>"
+        f"<tr><td>thresholds</td><td>PSNR ≥ {g.min_psnr:g} dB, SSIM ≥ {g.min_ssim:g}</td></tr></table>"
+    )
+    heat = ""
+    if g.strength_map is not None:
+        heat = (f"<figure><img class='heat' src='{heatmap_uri(g.strength_map, g.strength_requested, before)}' "
+                "alt='where the guard softened the model'><figcaption>red: where the guard held the model back "
+                "(full red: the plain version alone)</figcaption></figure>")
+    return f"{table}<p>{e(g.message)}</p>{heat}"
+
+
 def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
     if value is None or value != value:  # NaN: not measurable (SSIM under 11 px)
         return "–"
@@ -106,18 +151,7 @@ def render_html(result: EnhanceResult, before: Photo, *, input: Path | None = No
         for s in result.plan.steps
     ) or "<li>nothing to do — the photo was left as it is</li>"
     timings = "".join(f"<tr><td>{e(t.stage)}</td><td>{t.seconds:.2f} s</td></tr>" for t in result.timings)
-    g = result.fidelity
-    guard = "<p>No model step ran, so there was nothing to guard.</p>" if g is None else (
-        f"<table><tr><td>action</td><td><b>{e(g.action)}</b></td></tr>"
-        f"<tr><td>strength</td><td>{g.strength_used:.2f} (asked {g.strength_requested:.2f})</td></tr>"
-        f"<tr><td>consistency (vs reference, at input size)</td><td>PSNR {_num(g.psnr, 2, ' dB')}, "
-        f"SSIM {_num(g.ssim, 4)}</td></tr>"
-        f"<tr><td>model result before the guard</td><td>PSNR {_num(g.psnr_unguarded, 2, ' dB')}, "
-        f"SSIM {_num(g.ssim_unguarded, 4)}</td></tr>"
-        f"<tr><td>colour-shift correction</td><td>ΔE {g.color_shift:.2f}</td></tr>"
-        f"<tr><td>thresholds</td><td>PSNR ≥ {g.min_psnr:g} dB, SSIM ≥ {g.min_ssim:g}</td></tr></table>"
-        f"<p>{e(g.message)}</p>"
-    )
+    guard = _guard_section(result.fidelity, before)
     notes = "".join(f"<li>{e(n)}</li>" for n in result.notes)
     files = " → ".join(e(str(p)) for p in (input, output) if p is not None)
     return f"""<!doctype html>
@@ -132,6 +166,7 @@ tr.flag td{{color:#a40}} td.rule,.params{{color:#888;font-size:.85em}}
 .cmp img{{display:block;max-width:100%;height:auto}}
 .cmp .after{{position:absolute;top:0;left:0;width:100%;height:100%;clip-path:inset(0 0 0 50%)}}
 .cmp .bar{{position:absolute;top:0;bottom:0;left:50%;width:2px;background:#fff;box-shadow:0 0 3px #000}}
+img.heat{{image-rendering:pixelated;max-width:100%}}
 .cmp .tag{{position:absolute;top:.5rem;padding:.1rem .4rem;background:#0008;color:#fff;font-size:12px;line-height:1.4}}
 input[type=range]{{width:100%;max-width:{min(ow, _MAX_SIDE)}px}}
 </style></head><body>

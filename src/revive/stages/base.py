@@ -127,3 +127,6 @@ class StageInfo:
     plan_first: bool = False
     describe_plain: Callable[[Any], str] | None = None
     generative: bool = False  # its pixels are invented, not recovered: recorded in the output's XMP
+    # wall seconds per megapixel of its input for the classical path (bench/model_cost.py, 2 threads):
+    # what the time estimate adds for the step besides any model it runs
+    seconds_per_mp: float = 0.0

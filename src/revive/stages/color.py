@@ -100,7 +100,7 @@ def _small(pixels: np.ndarray) -> np.ndarray:
 
 def illuminant(pixels: np.ndarray) -> np.ndarray | None:
     """Gray-edge estimate of the light's colour (linear RGB, mean 1), or None without usable edges."""
-    return gray_edge_illuminant(pixels, _STAT_SIDE)
+    return gray_edge_illuminant(pixels)  # the diagnosis's own scale: the same light as it found
 
 
 def white_balance_gains(pixels: np.ndarray, strength: float) -> np.ndarray | None:
@@ -184,11 +184,15 @@ STRONG_CAST = 30.0  # tungsten light under a daylight setting reads ~40: a scene
 AGED_TOLERATED_CAST = 3.0  # on a faded print the cast is the dyes' ageing: take it out nearly all the way
 AGED_MAX_WHITE_BALANCE = 0.9
 MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the gray-edge estimate
+MIN_AGED_WHITE_BALANCE_MP = 0.01  # ~100×100: a faded print's yellowing is the whole print's, not an object's
 EXPOSURE_STRENGTH = 0.8
 UNDER_EXPOSED_CONTRAST = 0.5
 WASHED_OUT_CONTRAST = 0.8
-WASHED_OUT_SHADOW_L = 40.0
-COLOR_OPTION = StageOption("color", "White balance, exposure and contrast: auto or off.")
+WASHED_OUT_SHADOW_L = 45.0  # as the diagnosis's "over" rule
+_LOW_CONTRAST_NOTE = ("{}: a faded print, or a subject of low contrast (a wall, fog, a micrograph)? A gray photo "
+                      "gives no second clue, so contrast is left alone; pass --color on to stretch it")
+COLOR_OPTION = StageOption("color", "White balance, exposure and contrast: auto, on (also where the photo "
+                           "gives only weak clues) or off.", accepts=("auto", "on", "off"))
 
 
 def plan_color(ctx: PlanContext) -> list[Step]:
@@ -202,7 +206,7 @@ def plan_color(ctx: PlanContext) -> list[Step]:
     tolerated, most = (AGED_TOLERATED_CAST, AGED_MAX_WHITE_BALANCE) if aged else (TOLERATED_CAST, MAX_WHITE_BALANCE)
     needed = cast.attention or (aged and cast.strength > TOLERATED_CAST)  # fading also weakens the cast it shows
     wb = round(min(most, 1.0 - tolerated / cast.strength), 2) if needed else 0.0
-    if wb > 0 and d.resolution.megapixels < MIN_WHITE_BALANCE_MP:
+    if wb > 0 and d.resolution.megapixels < (MIN_AGED_WHITE_BALANCE_MP if aged else MIN_WHITE_BALANCE_MP):
         notes.append(f"a {cast.direction} cast was measured (strength {cast.strength:.0f}), but the photo is too small "
                      "to tell a cast from coloured objects; white balance left alone")
         wb = 0.0
@@ -215,17 +219,24 @@ def plan_color(ctx: PlanContext) -> list[Step]:
         if cast.strength > STRONG_CAST and not aged:
             notes.append(f"the {cast.direction} cast is as strong as tungsten light (strength {cast.strength:.0f}); "
                          "if that colour is the subject's (a sunset, a close-up of one colour), pass --color off")
+    # gray and flat: a faded print, or a subject of low contrast (a wall, fog, a micrograph)? No telling
+    guess = exposure.colourless and ctx.options.look == "faithful" and ctx.setting(COLOR_OPTION.name) != "on"
     if exposure.verdict == "under":
         expo, contrast = EXPOSURE_STRENGTH, UNDER_EXPOSED_CONTRAST
         reasons.append(f"under-exposed (mean L* {exposure.mean_lightness:.0f}, brightest 1 % at "
                        f"L* {exposure.highlights_l99:.0f}) → brighten and add contrast")
     elif exposure.verdict == "over":
-        if exposure.shadows_l1 > WASHED_OUT_SHADOW_L:
+        if exposure.shadows_l1 > WASHED_OUT_SHADOW_L and guess:
+            notes.append(_LOW_CONTRAST_NOTE.format(f"the darkest 1 % is at L* {exposure.shadows_l1:.0f}"))
+        elif exposure.shadows_l1 > WASHED_OUT_SHADOW_L:
             contrast = WASHED_OUT_CONTRAST
             reasons.append(f"washed out (darkest 1 % at L* {exposure.shadows_l1:.0f}) → stretch contrast")
         if exposure.clipped_highlights > 0.0:
             notes.append(f"{exposure.clipped_highlights:.1%} of the photo is clipped white; "
                          "detail lost there cannot be recovered")
+    elif exposure.verdict == "faded" and guess:
+        notes.append(_LOW_CONTRAST_NOTE.format(
+            f"the tones span only L* {exposure.shadows_l1:.0f}–{exposure.highlights_l99:.0f}"))
     elif exposure.verdict == "faded":
         contrast = WASHED_OUT_CONTRAST
         reasons.append(f"faded (tones span only L* {exposure.shadows_l1:.0f}–{exposure.highlights_l99:.0f}) "
@@ -237,6 +248,7 @@ def plan_color(ctx: PlanContext) -> list[Step]:
 
 STAGE = StageInfo(
     name="color", params_type=ColorParams, build=ColorStage, phase=50, option=COLOR_OPTION,
+    seconds_per_mp=0.8,
     summary="white balance, exposure and contrast from the diagnosis",
     plan=plan_color,
 )

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from ..engine import Engine
 
 Track = Literal["both", "reference", "plain"]
+# What the user wants from the upscaler: "faithful" (models trained on pixel losses; nothing the photo
+# does not show), "balanced" (a restoration GAN where damage needs it), "sharp" (the GAN's texture).
+Look = Literal["faithful", "balanced", "sharp"]
+LOOKS: tuple[Look, ...] = ("faithful", "balanced", "sharp")
+# The model's share over a plain resample by default: a faithful model is better than the resample
+# everywhere it agrees with the photo (bench/fidelity.py: blending 20 % of the resample back cost
+# 0.2–0.6 dB), and the guard's local check already holds it where it does not; a GAN's texture is
+# tempered.
+LOOK_STRENGTH: dict[str, float] = {"faithful": 1.0, "balanced": 0.8, "sharp": 0.8}
 MAX_SCALE = 16.0
 _PER_INCH = {"in": 1.0, "inch": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4}
 
@@ -79,7 +88,7 @@ class EnhanceOptions:
         "help": "Upscale factor (empty: from the photo's size; 1: no upscaling)", "range": (0.0, MAX_SCALE)})
     model: str | None = field(default=None, metadata={  # upscale model; None = chosen by content
         "model": "upscale", "help": "Upscale model (auto: chosen by content)"})
-    strength: float = field(default=0.8, metadata={  # fidelity guard: share of the model's result over a plain resample
+    strength: float | None = field(default=None, metadata={  # the model's share over a plain resample; None = the look's
         "help": "Share of the models' result over a plain resample", "range": (0.0, 1.0)})
     tile: int | None = field(default=None, metadata={  # model steps' tile size; None = from the memory budget
         "advanced": True, "help": "Tile size in pixels (empty: from memory)"})
@@ -89,12 +98,16 @@ class EnhanceOptions:
         "advanced": True, "help": "Print to fill, e.g. 30x40cm@300 (with no scale)"})
     color_reference: Path | None = field(default=None, metadata={  # a photo whose colours the color-transfer stage matches
         "advanced": True, "help": "A reference photo whose colours to match"})
+    look: Look = field(default="faithful", metadata={  # how the upscale model is chosen and how strictly the guard holds it
+        "help": "faithful, balanced or sharp"})
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.look not in LOOKS:
+            raise InvalidParameter(f"look must be one of {', '.join(LOOKS)}, got {self.look!r}")
         if self.scale is not None and not (math.isfinite(self.scale) and 0 < self.scale <= MAX_SCALE):
             raise InvalidParameter(f"scale must be a number above 0 and at most {MAX_SCALE:g}, got {self.scale}")
-        if not (math.isfinite(self.strength) and 0.0 <= self.strength <= 1.0):
+        if self.strength is not None and not (math.isfinite(self.strength) and 0.0 <= self.strength <= 1.0):
             raise InvalidParameter(f"strength must be between 0 and 1, got {self.strength}")
         if self.tile is not None and self.tile < 8:
             raise InvalidParameter(f"tile must be at least 8 pixels, got {self.tile}")
@@ -111,6 +124,11 @@ class EnhanceOptions:
 
     def setting(self, name: str) -> Setting:
         return dict(self.settings).get(name, "auto")
+
+    @property
+    def guard_strength(self) -> float:
+        """``strength``, or the look's default when none was given."""
+        return self.strength if self.strength is not None else LOOK_STRENGTH[self.look]
 
     def with_settings(self, values: Mapping[str, Setting]) -> EnhanceOptions:
         from dataclasses import replace
@@ -191,4 +209,4 @@ class PlanContext:
     @property
     def plain(self) -> bool:
         """--strength 0: the model's share would be nothing, so no model runs."""
-        return self.options.strength == 0.0
+        return self.options.guard_strength == 0.0
