@@ -243,7 +243,7 @@ def test_every_output_records_what_revive_did(tmp_path, photo_file):
     upscale = next(s for s in record.stages if s.name == "upscale")
     assert upscale.model == "realesr-animevideov3-x2" and upscale.model_sha256 and upscale.params["scale"] == 2.0
     guard = next(s for s in record.stages if s.name == "fidelity")
-    assert guard.params["strength"] == 0.8  # the model's share is part of the record
+    assert guard.params["strength"] == 1.0  # the model's share (the faithful look's) is part of the record
     data = io.BytesIO()
     Image.open(photo_file).save(data, format="PNG")
     done = api.process(data.getvalue(), api.UpscaleRequest(api.UpscaleParams(model="realesr-animevideov3-x2")),
