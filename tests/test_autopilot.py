@@ -25,7 +25,6 @@ from revive.stages import StageRegistry, default_stages
 from revive.stages.base import StageContext, StageInfo
 from revive.stages.color import ColorParams
 from revive.stages.denoise import DenoiseParams, DenoiseStage
-from revive.stages.planning import PlanContext
 from revive.stages.upscale import BACK_PROJECTION_ROUNDS, UpscaleParams
 from revive.testing import FakeEngine, NearestModel, fake_spec
 from revive.types import Photo
@@ -258,28 +257,22 @@ def test_invalid_options_are_refused(bad, astronaut):
 def test_a_registered_face_stage_is_planned_before_upscaling(astronaut):
     diagnosis = diagnose(Photo(f32(astronaut)))
     assert diagnosis.faces.count == 1
-    plan = plan_for(diagnosis)
+    without = StageRegistry(tuple(s for s in default_stages() if s.name != "faces"))
+    plan = plan_for(diagnosis, stages=without)
     assert "faces" not in plan.stage_names
-    assert any("1 face found" in n for n in plan.notes)
+    assert any("1 face found" in n and "later version" in n for n in plan.notes)  # the planner's own fallback
 
-    @dataclass(frozen=True)
-    class FaceParams:  # what a face stage registers
-        model: str
-        strength: float = 0.8
+    plan = plan_for(diagnosis)  # the face stage is registered: it speaks for itself
+    assert "faces" not in plan.stage_names  # no face model installed
+    assert not any("later version" in n for n in plan.notes)
+    assert any("1 face found" in n and "revive models pull gfpgan-1.4" in n for n in plan.notes)
 
-    def plan_faces(ctx: PlanContext) -> list[Step]:
-        model = ctx.capabilities.installed_for("restore-face")
-        return [Step("faces", FaceParams(model[0].name), "faces found")] if model and ctx.diagnosis.faces.count else []
-
-    registry = default_stages()
-    registry.add(StageInfo("faces", FaceParams, build=lambda p: None, summary="test", phase=20, plan=plan_faces,
-                           runs_model=lambda p: True, counterpart=lambda ref, res, p, c: ref))
     face_model = fake_spec("gfpgan-test", 1, "restore-face")
     caps = Capabilities(installed=(face_model,), known=(face_model,))
-    plan = plan_for(diagnosis, capabilities=caps, stages=registry)
+    plan = plan_for(diagnosis, capabilities=caps)
     assert plan.stage_names == ("faces", "upscale", "fidelity")  # before upscaling, guarded
-    assert plan.step("faces").params == FaceParams("gfpgan-test", 0.8)
-    assert not any("face found" in n for n in plan.notes)  # the stage speaks for itself
+    assert plan.step("faces").params.model == "gfpgan-test"
+    assert not any("face found" in n for n in plan.notes)
 
 
 def test_store_models_take_over_from_classical_filters(tmp_path):

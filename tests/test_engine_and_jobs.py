@@ -272,3 +272,25 @@ def test_two_runs_writing_one_report_never_interleave(tmp_path, photo_file, fake
     assert len(results) == 4
     json.loads(report.read_text())  # one whole report, never a mix
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_long_run_is_announced_with_an_estimate_before_it_starts(monkeypatch, tmp_path, astronaut, fake_engine):
+    from revive.pipeline import estimate
+
+    Image.fromarray(astronaut[:400, :400]).save(tmp_path / "big.png")
+    events: list[api.JobEvent] = []
+    api.process(tmp_path / "big.png", api.UpscaleRequest(), on_event=events.append)
+    estimates = [e for e in events if e.kind == "estimate"]
+    assert len(estimates) == 1 and estimates[0].eta is not None and estimates[0].eta > 0
+    first_tiles = next(i for i, e in enumerate(events) if e.kind == "progress")
+    assert events.index(estimates[0]) < first_tiles  # before the run, not during it
+
+    monkeypatch.setattr(estimate, "seconds_per_pixel", lambda model, photo: 1e-3)  # a slow machine
+    result = runner.invoke(app, ["upscale", str(tmp_path / "big.png"), "-o", str(tmp_path / "out.png")])
+    assert result.exit_code == 0, result.output
+    assert "this will take about 2.7 min" in result.stderr  # 400² px × 1 ms
+    small = tmp_path / "small.png"
+    Image.fromarray(astronaut[:64, :64]).save(small)
+    events.clear()
+    api.process(small, api.UpscaleRequest(), on_event=events.append)
+    assert not [e for e in events if e.kind == "estimate"]  # too small to be worth a probe

@@ -13,7 +13,7 @@ from revive.analysis import diagnose
 from revive.engine import Engine
 from revive.models.loaders import LoadOptions
 from revive.pipeline.autopilot import EnhanceOptions, plan_for
-from revive.pipeline.estimate import estimate_seconds, model_seconds
+from revive.pipeline.cost import estimate_seconds, model_seconds
 from revive.pipeline.runner import run_plan
 from revive.stages.base import StageContext
 from revive.types import Photo

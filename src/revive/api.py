@@ -10,6 +10,7 @@ use another.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,8 +21,19 @@ from . import imageio
 from ._version import __version__
 from .analysis import Diagnosis
 from .analysis import diagnose as _diagnose
+from .analysis.masks import SubjectMasks
+from .batch import BatchEvent, BatchOptions, BatchSummary
+from .batch import run_batch as _run_batch
 from .engine import Engine, parse_memory
-from .errors import ImageWriteError, InvalidParameter, ReviveError
+from .errors import (
+    ImageReadError,
+    ImageTooLarge,
+    ImageWriteError,
+    InvalidParameter,
+    ModelNotFound,
+    ReviveError,
+    RuntimeUnavailable,
+)
 from .imageio import DEFAULT_MAX_PIXELS
 from .jobs import (
     Job,
@@ -41,24 +53,32 @@ from .models.download import Progress as DownloadProgress
 from .models.importer import import_model
 from .models.loaders import LoadOptions
 from .operations import (
+    ColorTransferRequest,
     DiagnoseRequest,
     EnhanceRequest,
+    FieldInfo,
+    MasksRequest,
     Operation,
     OperationRegistry,
     OperationResult,
+    RelightRequest,
     UpscaleRequest,
     default_operations,
+    describe_request,
     request_from_fields,
 )
 from .outputs import expand_inputs
 from .pipeline.autopilot import EnhanceOptions, Plan, check_settings, plan_for
+from .pipeline.estimate import WORTH_SAYING
 from .pipeline.metrics import Comparison, side_by_side
 from .pipeline.metrics import compare as _compare
 from .pipeline.report import report_format
 from .pipeline.runner import EnhanceResult, enhance_photo
 from .stages import StageRegistry, default_stages
 from .stages.base import StageContext, StageInfo, StageOption, StageProgressFn
+from .stages.color_transfer import ColorTransferParams
 from .stages.planning import Capabilities, PrintSize, Step
+from .stages.relight import RelightParams
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .tiling import CancelFn
 from .types import ImageMeta, Photo, ProcessingRecord, StageRecord
@@ -70,10 +90,20 @@ __all__ = [
     "EnhanceResult", "ImageMeta", "ImageWriteError", "InvalidParameter", "Job", "JobEvent", "JobResult",
     "LoadOptions", "ModelSpec", "ModelStore", "Operation", "OperationRegistry", "OperationResult", "OutputOptions",
     "Photo", "Plan", "PrintSize", "ProcessingRecord", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
-    "StageRegistry", "Step", "UpscaleParams", "UpscaleRequest", "__version__", "check_options", "compare",
+    "StageRegistry", "Step", "UpscaleParams", "WORTH_SAYING", "UpscaleRequest", "__version__", "check_options", "compare",
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
     "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",
+    # the web app and REST API
+    "FieldInfo", "ImageReadError", "ImageTooLarge", "ModelNotFound", "describe_request", "plan_diagnosed",
+    "request_fields", "serve",
+    # batch
+    "BatchEvent", "BatchOptions", "BatchSummary", "request_for", "run_batch",
+    # regions: masks, relight, colour transfer
+    "ColorTransferParams", "ColorTransferRequest", "MasksRequest", "RelightParams", "RelightRequest", "SubjectMasks",
+    "color_transfer", "masks", "relight",
+    # faces
+    "DEFAULT_FACE_MODEL", "FaceParams", "FacesRequest", "face_model", "restore_faces",
 ]
 
 
@@ -247,3 +277,203 @@ def diagnose(image: Any) -> Diagnosis:
 def compare(reference: Any, other: Any, *, y_channel: bool = False, crop_border: int = 0) -> Comparison:
     """PSNR and SSIM of ``other`` against ``reference`` with the BasicSR conventions."""
     return _compare(_to_photo(reference), _to_photo(other), crop_border=crop_border, y_channel=y_channel)
+
+
+# --- the web app and REST API (`revive serve`; needs revive-photo[server]) -------------------------
+
+def request_fields(operation: str) -> tuple[FieldInfo, ...]:
+    """An operation's options as a form shows them (kind, default, choices, help), read from its request type."""
+    return describe_request(operations().get(operation).request_type, stages())
+
+
+def plan_diagnosed(diagnosis: Diagnosis, options: EnhanceOptions | None = None, *,
+                   engine: Engine | None = None) -> Plan:
+    """:func:`plan` for a photo already diagnosed (a page re-plans as its settings change)."""
+    return plan_for(diagnosis, check_options(options or EnhanceOptions()),
+                    Capabilities.from_engine(engine or default_engine()), stages())
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, *, engine: Engine | None = None,
+          on_ready: Callable[[str], None] | None = None, **settings: Any) -> None:
+    """Run the local web app and REST API until interrupted; ``on_ready(url)`` once it listens.
+
+    ``settings`` are :class:`revive.server.ServerSettings` fields (``max_pixels``, ``max_upload_bytes``,
+    ``queue_limit``, ``result_ttl``, ``allowed_hosts``…). The server is an optional shell over this
+    module, imported only here, on demand.
+    """
+    import importlib
+
+    try:
+        server = importlib.import_module("revive.server")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] in ("fastapi", "starlette", "uvicorn", "multipart", "python_multipart"):
+            raise RuntimeUnavailable(f"the web app needs {err.name}: pip install 'revive-photo[server]'") from None
+        raise
+    server.serve(server.ServerSettings(host=host, port=port, **settings), engine or default_engine(), on_ready=on_ready)
+# --- batch: one operation over a folder, resumable, locally or on Ray (issue 14) ------------------------
+
+def request_for(operation: str, fields: Mapping[str, str]) -> Any:
+    """The request of the operation named ``operation`` from text fields (batch options, forms)."""
+    return request_from_fields(operations().get(operation).request_type, fields, stages())
+
+
+def run_batch(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    request: Any,
+    options: BatchOptions | None = None,
+    *,
+    on_event: Callable[[BatchEvent], None] | None = None,
+) -> BatchSummary:
+    """Run ``request`` on every image in the folder ``input`` into the folder ``output``; resumable.
+
+    See :mod:`revive.batch` for the journal, the report, workers and Ray. The operations come from
+    :func:`operations` (each worker process calls it too).
+    """
+    return _run_batch(input, output, request, options or BatchOptions(operations=operations), on_event=on_event)
+
+# --- regions: subject masks, relight, colour transfer ---------------------------------------------
+
+def masks(image: Any, *, classes: str = "sky,skin,foliage,water,subject", model: str | None = None,
+          engine: Engine | None = None) -> SubjectMasks:
+    """Soft masks (HxW float32, 0–1, exactly 0 where absent) of sky, skin, foliage, water and the subject.
+
+    ``model`` names a segmentation model from the store; None uses the embedded estimate.
+    ``result["sky"]`` is a mask, ``result.shares()`` each class's share of the frame.
+    """
+    result = operations().get("masks").run(_to_photo(image), MasksRequest(classes=classes, model=model), _context(engine))
+    extra = result.extra
+    assert isinstance(extra, SubjectMasks)
+    return extra
+
+
+def relight(image: ImageT, *, light: str = "left", strength: float = 0.5, fill: float = 0.0,
+            engine: Engine | None = None) -> ImageT:
+    """A soft key light on the subject from ``light`` (left, right, top, bottom or "x,y" fractions of the
+    frame) and an optional ``fill``; highlights are never clipped. Returns the kind of object it was given."""
+    request = RelightRequest(RelightParams(light=light, strength=strength, fill=fill))
+    result = operations().get("relight").run(_to_photo(image), request, _context(engine))
+    assert result.photo is not None
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def color_transfer(image: ImageT, reference: str | os.PathLike[str], *, strength: float = 0.8,
+                   engine: Engine | None = None) -> ImageT:
+    """The colours of the photo at ``reference`` given to ``image`` (Lab histogram matching, scikit-image)."""
+    request = ColorTransferRequest(ColorTransferParams(Path(reference), strength))
+    result = operations().get("color-transfer").run(_to_photo(image), request, _context(engine))
+    assert result.photo is not None
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+# --- erase and fill: mask-based removal and prompt-driven generative fill ---------------------------
+
+from .masks import Box, Boxes, MaskError, MaskInput, read_mask  # noqa: E402
+from .operations import EraseRequest, FillRequest  # noqa: E402
+from .stages.erase import EMBEDDED_ERASE_MODEL, EraseParams, check_model, erase_photo  # noqa: E402
+from .stages.fill import FillParams, check_ready  # noqa: E402
+from .stages.fill import fill as _fill  # noqa: E402
+
+__all__ += ["Box", "Boxes", "EMBEDDED_ERASE_MODEL", "EraseParams", "EraseRequest", "FillParams", "FillRequest",
+            "MaskError", "check_erase_model", "check_fill_model", "erase", "fill", "read_mask"]
+
+
+def erase(
+    image: ImageT,
+    mask: MaskInput | None = None,
+    *,
+    boxes: Any = (),
+    model: str | None = None,
+    grow: int | None = None,
+    context: float = 0.5,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Remove what ``mask`` (white = remove: a path, bytes, an array or a Photo; any size with the photo's
+    proportions) and/or ``boxes`` (``(x, y, w, h)`` or ``"x,y,w,h"``) mark, and fill the hole from its
+    surroundings; returns the same kind of object it was given. ``model`` None takes the best
+    inpainting model in the store (LaMa, MAT), else OpenCV's built-in fill. Pixels outside the
+    slightly grown mask are returned unchanged."""
+    params = EraseParams(mask=mask, boxes=Boxes(boxes), model=model, grow=grow, context=context)
+    result = erase_photo(_to_photo(image), params, _context(engine, progress, cancel))
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def fill(
+    image: ImageT,
+    mask: MaskInput | None = None,
+    *,
+    prompt: str,
+    negative_prompt: str = "",
+    seed: int | None = None,
+    steps: int = 30,
+    guidance: float = 7.5,
+    model: str | None = None,
+    config: str | None = None,
+    boxes: Any = (),
+    grow: int | None = None,
+    context: float = 0.5,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Replace what ``mask`` and/or ``boxes`` mark with what ``prompt`` describes (Stable Diffusion
+    inpainting from local weights, the ``revive-photo[gen]`` extra); the same ``seed`` gives the same
+    result. For the seed drawn when none is given, the model and the record use :func:`process`
+    with a :class:`FillRequest`."""
+    params = FillParams(prompt=prompt, mask=mask, boxes=Boxes(boxes), negative_prompt=negative_prompt, seed=seed,
+                        steps=steps, guidance=guidance, model=model, config=config, grow=grow, context=context)
+    result = _fill(_to_photo(image), params, _context(engine, progress, cancel))
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def check_erase_model(model: str, *, engine: Engine | None = None) -> None:
+    """Refuse an erase model that is unknown, not an inpainting model, or not in the store (nothing is loaded)."""
+    check_model(model, engine or default_engine())
+
+
+def check_fill_model(model: str | None = None, config: str | None = None, *, engine: Engine | None = None) -> Path:
+    """Where the fill model's files are; raises (saying how to get weights or the extra) when it cannot run."""
+    return check_ready(FillParams(model=model, config=config), engine or default_engine())
+
+
+# --- faces -----------------------------------------------------------------------------------------
+
+from .models import DEFAULT_FACE_MODEL  # noqa: E402
+from .operations import FacesRequest  # noqa: E402
+from .stages.faces import DEFAULT_MIN_SIZE, DEFAULT_STRENGTH, FaceParams, face_spec  # noqa: E402
+
+
+def face_model(name: str | None = None, engine: Engine | None = None) -> ModelSpec:
+    """The face model of that name (default GFPGAN 1.4), refused with advice if it is no face model
+    or is not on this computer yet."""
+    return face_spec(name or DEFAULT_FACE_MODEL, engine or default_engine())
+
+
+def restore_faces(
+    image: ImageT,
+    *,
+    model: str | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    fidelity: float | None = None,
+    min_size: int = DEFAULT_MIN_SIZE,
+    upscale: float = 1.0,
+    upscale_model: str | None = None,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Restore the faces in a photo; returns the same kind of object it was given (a path: a Photo).
+
+    Each face is aligned, restored at 512 px by ``model`` (default GFPGAN 1.4, from
+    ``revive models pull gfpgan-1.4``), colour-matched, checked against the original and pasted
+    back at ``strength``; ``fidelity`` is CodeFormer's w. With ``upscale`` above 1 the picture is
+    enlarged by the upscale model and the faces pasted into it. Per-face results (boxes, strength
+    used, identity checks, skipped faces and why): :func:`process` with a :class:`FacesRequest`.
+    """
+    params = FaceParams(model=model or DEFAULT_FACE_MODEL, strength=strength, fidelity=fidelity, min_size=min_size)
+    request = FacesRequest(params, upscale=upscale, upscale_model=upscale_model or DEFAULT_UPSCALE_MODEL)
+    result = operations().get("faces").run(_to_photo(image), request, _context(engine, progress, cancel))
+    assert result.photo is not None  # the faces operation always returns a photo
+    return _like(result.photo, image)  # type: ignore[no-any-return]

@@ -12,6 +12,8 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from .errors import ChecksumMismatch, InvalidParameter, ReviveError, UnsafeModel, UnsupportedModel
 from .models import ImageModel, ModelRegistry, ModelSpec, ModelStore, default_registry
@@ -22,6 +24,7 @@ from .tiling import available_memory
 # that is free when it starts (a 1 MP → 16 MP upscale once took 6.8 GiB when tiles used all of it).
 DEFAULT_MEMORY_SHARE = 0.5
 MIN_MEMORY_BUDGET = 256 << 20
+T = TypeVar("T")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -58,7 +61,7 @@ class Engine:
         if memory is not None and memory < MIN_MEMORY_BUDGET:
             raise InvalidParameter(f"a memory budget below {MIN_MEMORY_BUDGET >> 20} MiB cannot run a model")
         self.memory = memory
-        self._cache: OrderedDict[tuple[str, LoadOptions], ImageModel] = OrderedDict()
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -92,10 +95,24 @@ class Engine:
             except (UnsupportedModel, UnsafeModel) as err:
                 self._raise_if_damaged(spec, err)
                 raise
-            self._cache[key] = model
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._remember(key, model)
             return model
+
+    def keep(self, key: Hashable, build: Callable[[], T]) -> T:
+        """Something costly to load that is not a registry model (a diffusion pipeline from a folder),
+        built once and kept warm beside the models, under the same cache limit."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]  # type: ignore[no-any-return]
+            value = build()
+            self._remember(key, value)
+            return value
+
+    def _remember(self, key: Hashable, value: Any) -> None:
+        self._cache[key] = value
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def _raise_if_damaged(self, spec: ModelSpec, err: ReviveError) -> None:
         """A file that no longer matches its recorded sha256 explains a load failure better than the

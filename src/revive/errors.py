@@ -18,6 +18,7 @@ exit code; the library itself never prints or exits.
     │   └── DownloadError         a model could not be fetched (offline, HTTP error)
     ├── RuntimeUnavailable        a runtime or device is missing (torch not installed, no GPU)
     ├── OutOfMemory               a tile did not fit; the tiling engine halves and retries
+    ├── FolderBusy                another batch holds this output folder's lock
     └── Cancelled                 the caller asked to stop (checked between tiles)
 """
 
@@ -77,6 +78,10 @@ class RuntimeUnavailable(ReviveError):
 
 
 class OutOfMemory(ReviveError, MemoryError):
+    pass
+
+
+class FolderBusy(ReviveError):
     pass
 
 

@@ -11,13 +11,12 @@ diagnosing, loading a model, each stage by name) and tile progress with a moving
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,7 +78,7 @@ class Source:
         if self.data is not None:
             if not self.data:
                 raise ImageReadError(f"{self.name}: no data (an empty input)")
-            with _spooled(self.data) as path:
+            with imageio.spooled(self.data) as path:
                 return imageio.read(path, max_pixels=max_pixels)
         image = self.image
         if isinstance(image, Photo):
@@ -94,19 +93,6 @@ def _read_capped(stream: IO[bytes]) -> bytes:
     if len(data) > MAX_STDIN_BYTES:
         raise InvalidParameter(f"the input stream is larger than {MAX_STDIN_BYTES >> 20} MiB; pass a file instead")
     return data
-
-
-@contextlib.contextmanager
-def _spooled(data: bytes, suffix: str = "") -> Iterator[Path]:
-    """Bytes as a private temporary file (the readers sniff content, not names); removed afterwards."""
-    handle, name = tempfile.mkstemp(prefix="revive-", suffix=suffix)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        yield Path(name)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
 
 
 @dataclass(frozen=True)
@@ -151,7 +137,7 @@ class Job:
     report: Path | None = None
 
 
-EventKind = Literal["start", "phase", "progress", "done", "failed"]
+EventKind = Literal["start", "phase", "estimate", "progress", "done", "failed"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +171,7 @@ class JobResult:
     notes: tuple[str, ...] = ()
     input_size: tuple[int, int] | None = None
     started: datetime | None = None
+    input_photo: Photo | None = None  # what was read: batch reports make thumbnails and fidelity figures from it
 
     @property
     def ok(self) -> bool:
@@ -221,6 +208,9 @@ class _Progress:
     def announce(self, phase: str) -> None:
         self._phase, self._started = phase, time.perf_counter()
         self._emit("phase", phase=phase)
+
+    def expect(self, seconds: float) -> None:
+        self._emit("estimate", phase=self._phase, eta=seconds)
 
     def tiles(self, phase: str, done: int, of: int) -> None:
         if phase != self._phase:
@@ -297,8 +287,8 @@ def _run(job: Job, operation: Operation, engine: Engine, output: OutputOptions, 
         check_target(job.report, overwrite=output.overwrite, protect=(*protect, *([sink.path] if sink and sink.path else [])))
     progress.announce("reading")
     photo = source.read(output.max_pixels)
-    result.input_size = (photo.width, photo.height)
-    context = StageContext(engine, progress.tiles, cancel, announce=progress.announce)
+    result.input_size, result.input_photo = (photo.width, photo.height), photo
+    context = StageContext(engine, progress.tiles, cancel, announce=progress.announce, expect=progress.expect)
     if cancel is not None and cancel():
         raise Cancelled("cancelled")
     done = operation.run(photo, job.request, context)

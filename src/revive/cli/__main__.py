@@ -2,4 +2,5 @@
 
 from .app import main
 
-main()
+if __name__ == "__main__":  # batch's worker processes import this module again under another name
+    main()

@@ -40,7 +40,8 @@ app = typer.Typer(
 )
 
 # Each module below defines `register(app)`; listed here, imported explicitly (no scanning).
-COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "diagnose", "compare", "models")
+COMMAND_MODULES: tuple[str, ...] = ("upscale", "enhance", "faces", "diagnose", "compare", "models", "erase", "fill", "masks",
+                                   "relight", "color_transfer", "serve", "batch")
 
 
 def _show_version(value: bool) -> None:
@@ -82,12 +83,29 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        # Writes are atomic and temporary files were removed on the way here: nothing half-written remains.
-        from .common import err_console
+        _cancelled()
+    except SystemExit as done:
+        if _interrupted(done):  # Typer turns Ctrl-C into exit code 130 itself: the same way out
+            _cancelled()
+        raise
 
-        err_console.print("revive: cancelled", style="yellow", markup=False, highlight=False)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        # A model's native worker thread may still be inside a tile; interpreter teardown would abort on
-        # it ("terminate called without an active exception"), so leave at once with the usual code.
-        os._exit(128 + (_stopped_by[0] if _stopped_by else signal.SIGINT))
+
+def _interrupted(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _cancelled() -> None:
+    # Writes are atomic and temporary files were removed on the way here: nothing half-written remains.
+    from .common import err_console
+
+    err_console.print("revive: cancelled", style="yellow", markup=False, highlight=False)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    # A model's native worker thread may still be inside a tile; interpreter teardown would abort on
+    # it ("terminate called without an active exception"), so leave at once with the usual code.
+    os._exit(128 + (_stopped_by[0] if _stopped_by else signal.SIGINT))

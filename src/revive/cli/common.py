@@ -85,10 +85,14 @@ class EventDisplay:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and err_console.is_terminal
+        self.quiet = not enabled
         self._progress: Progress | None = None
         self._task: Any = None
 
     def __call__(self, event: api.JobEvent) -> None:
+        if event.kind == "estimate" and not self.quiet:
+            self.estimate(event)  # said on a pipe too: it helps decide whether to wait
+            return
         if not self.enabled:
             return
         if event.kind in ("done", "failed"):
@@ -103,10 +107,15 @@ class EventDisplay:
         label = escape(f"{where}{_short(event.name)} · {event.phase or 'starting'}")
         eta = f"ETA {_seconds(event.eta)}" if event.eta is not None else ""
         if event.kind == "progress" and event.of:
-            label += f" ({event.done}/{event.of} tiles)"
+            unit = "steps" if (event.phase or "").startswith("denoising") else "tiles"  # fill reports denoising steps
+            label += f" ({event.done}/{event.of} {unit})"
             self._progress.update(self._task, description=label, completed=event.done, total=event.of, eta=eta)
         else:
             self._progress.update(self._task, description=label, completed=0, total=None, eta=eta)
+
+    def estimate(self, event: api.JobEvent) -> None:
+        if event.eta is not None and event.eta >= api.WORTH_SAYING:
+            note_line(f"{event.name}: this will take about {_seconds(event.eta)} (estimated on a sample tile)")
 
     def close(self) -> None:
         if self._progress is not None:

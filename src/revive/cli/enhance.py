@@ -23,6 +23,7 @@ from .options import (
     QUIET,
     THREADS,
     TILE,
+    parse_pairs,
     parse_print,
 )
 
@@ -36,11 +37,17 @@ def enhance(
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
     print_size: PRINT = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
-    faces: Annotated[str, typer.Option(metavar="auto|on|off", help="Face restoration.")] = "auto",
+    faces: Annotated[str, typer.Option(metavar="auto|on|off|0-1", help="Face restoration (needs a face model: revive models pull gfpgan-1.4); a number sets its strength.")] = "auto",
     denoise: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Noise and JPEG cleanup: auto, off, or a strength.")] = "auto",
     color: Annotated[str, typer.Option(metavar="auto|off", help="White balance, exposure and contrast.")] = "auto",
+    deblur: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Motion-blur removal.")] = "auto",
+    sky: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Grade a blown or dull sky.")] = "auto",
+    skin: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Warm or neutralise skin, nothing else.")] = "auto",
+    foliage: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Lift foliage gently.")] = "auto",
+    color_reference: Annotated[Optional[Path], typer.Option("--color-reference", metavar="FILE", help="Match the colours of this photo.")] = None,  # noqa: UP045
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample.")] = 0.8,
+    look: Annotated[str, typer.Option(metavar="faithful|balanced|sharp", help="How the upscale model is chosen and how strictly the guard holds it.")] = "faithful",
+    strength: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample (default: the look's).")] = None,  # noqa: UP045
     tile: TILE = "auto",
     threads: THREADS = None,
     device: DEVICE = "auto",
@@ -60,9 +67,11 @@ def enhance(
 
     def build() -> tuple[api.Engine, api.EnhanceRequest, list[api.Job]]:
         engine = make_engine(device, threads, memory)
-        chosen = {"faces": faces, "denoise": denoise, "color": color, **_pairs(set_ or [])}
-        options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, tile=parse_tile(tile),
-                                          print_size=parse_print(print_size),
+        flags = {"faces": faces, "denoise": denoise, "color": color, "deblur": deblur, "sky": sky, "skin": skin,
+                 "foliage": foliage}
+        chosen = {**flags, **parse_pairs(set_ or [])}
+        options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, look=look, tile=parse_tile(tile),
+                                          print_size=parse_print(print_size), color_reference=color_reference,
                                           **{k: v for k, v in chosen.items() if v != "auto"})
         request = api.EnhanceRequest(api.check_options(options))
         if report is not None:
@@ -92,16 +101,6 @@ def enhance(
 
     options = api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
     raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
-
-
-def _pairs(values: list[str]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        name, sep, setting = value.partition("=")
-        if not sep or not name.strip():
-            raise api.InvalidParameter(f"--set takes OPTION=VALUE, got {value!r}")
-        pairs[name.strip()] = setting.strip()
-    return pairs
 
 
 def _dry_run(jobs: list[api.Job], request: api.EnhanceRequest, engine: api.Engine, max_pixels: int,

@@ -40,12 +40,15 @@ def register(app: typer.Typer) -> None:
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """The library raises; here its message becomes one red line and exit status 1."""
+    """The library raises; here its message becomes one red line and exit status 1. Ctrl-C goes on to
+    the root handler (one "revive: cancelled" line, 130); the library has already removed what it had
+    started (staged files, the probe process, locks)."""
     try:
         yield
     except ReviveError as err:
         error_line(str(err))
         raise typer.Exit(EXIT_FAILED) from None
+    # KeyboardInterrupt goes on to the root handler (cli/app.py), which says "revive: cancelled" once
 
 
 def _size(n: int | None) -> str:
@@ -161,23 +164,30 @@ def _download_columns(width: int) -> tuple[ProgressColumn, ...]:
 @models_app.command()
 def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models list' shows it.")]) -> None:
     """Download a model into the store, verifying its sha256 (interrupted downloads resume)."""
+    # transient: once stopped the bar goes, so an error is the last and only line, and nothing says a
+    # discarded file arrived in full
+    bar = Progress(*_download_columns(err_console.width), console=err_console, transient=True)
+    tasks: dict[str, TaskID] = {}
+
+    def report(p: DownloadProgress) -> None:
+        if not tasks:
+            bar.start()  # only once bytes move: an error before that stays one line
+        if p.file not in tasks:
+            tasks[p.file] = bar.add_task(p.file, total=p.total, completed=p.done)
+        bar.update(tasks[p.file], completed=p.done, total=p.total)
+
     with _errors():
         store = ModelStore()
         spec = default_registry(store).get(name)
-        with Progress(*_download_columns(err_console.width), console=err_console) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def report(p: DownloadProgress) -> None:
-                if p.file not in tasks:
-                    tasks[p.file] = bar.add_task(p.file, total=p.total, completed=p.done)
-                bar.update(tasks[p.file], completed=p.done, total=p.total)
-
-            try:
-                paths = store.pull(spec, progress=report)
-            except KeyboardInterrupt:
-                bar.stop()
-                err_console.print(f"interrupted; run 'revive models pull {spec.name}' again to resume", markup=False)
-                raise typer.Exit(_EXIT_INTERRUPTED) from None
+        try:
+            paths = store.pull(spec, progress=report)
+        except KeyboardInterrupt:
+            bar.stop()
+            err_console.print(f"revive: interrupted; run 'revive models pull {spec.name}' again to resume",
+                              style="yellow", markup=False, highlight=False)
+            raise typer.Exit(_EXIT_INTERRUPTED) from None
+        finally:
+            bar.stop()
         if not tasks:
             err_console.print(f"{spec.name} is already in the store", markup=False)
     for p in paths:
@@ -190,10 +200,15 @@ def add(
     name: Annotated[str | None, typer.Option("--name", help="Name in the store (default: from the file).")] = None,
     scale: Annotated[int | None, typer.Option("--scale", min=1, help="Scale, when it cannot be detected.")] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", help="upscale, restore-face, denoise, deblock…")] = None,
+    probe_timeout: Annotated[float | None, typer.Option(
+        "--probe-timeout", min=0.1, max=86400, metavar="SECONDS",
+        help="Time limit for the test run that tells an ONNX model's scale (default 60, or $REVIVE_PROBE_TIMEOUT).",
+    )] = None,
 ) -> None:
     """Import a model file you already have; its sha256 is recorded."""
     with _errors():
-        spec = import_model(ModelStore(), path, name, scale=scale, purpose=purpose)  # type: ignore[arg-type]
+        spec = import_model(ModelStore(), path, name, scale=scale, purpose=purpose,  # type: ignore[arg-type]
+                            probe_timeout_s=probe_timeout)
     err_console.print(f"added {spec.name}: {spec.runtime}, x{spec.scale}, {spec.purpose}", markup=False)
 
 

@@ -31,3 +31,14 @@ JSON = Annotated[bool, typer.Option("--json", metavar="", help="One JSON line pe
 
 def parse_print(value: str | None) -> api.PrintSize | None:
     return None if value is None else api.PrintSize.parse(value)
+
+
+def parse_pairs(values: list[str]) -> dict[str, str]:
+    """``--set OPTION=VALUE`` values as a mapping."""
+    pairs = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise api.InvalidParameter(f"--set takes OPTION=VALUE, got {value!r}")
+        pairs[name.strip()] = setting.strip()
+    return pairs

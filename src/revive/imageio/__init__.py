@@ -43,6 +43,7 @@ from ._meta import (
 )
 from ._pil import pil_samples, to_pil_image
 from ._read import DEFAULT_MAX_PIXELS, read, read_xmp
+from ._source import spooled
 from ._write import write, write_notes
 from ._xmp import GENERATIVE_SOURCE_TYPE, parse_record
 
@@ -58,6 +59,7 @@ __all__ = [
     "read",
     "read_record",
     "read_xmp",
+    "spooled",
     "to_pil",
     "write",
     "write_bytes",

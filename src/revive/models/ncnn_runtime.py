@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutOfMemory, RuntimeUnavailable, UnsupportedModel
+from ._beside import run_beside
 from .loaders import LoadOptions
-from .spec import ModelSpec
+from .ncnn_param import read_ncnn_param
+from .spec import ExtraInput, ModelSpec, Tiling
 
+# A probe cache, not runtime state: how many Vulkan GPUs ncnn sees never changes within a process.
 _gpu_count: int | None = None
 _gpu_lock = threading.Lock()
 
@@ -36,6 +39,7 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def vulkan_gpu_count() -> int:
+    """Vulkan GPUs ncnn sees (probed once per process; thread-safe)."""
     global _gpu_count
     with _gpu_lock:
         if _gpu_count is None:
@@ -56,8 +60,10 @@ def resolve_device(request: str) -> str:
             if request == "auto":
                 return "cpu"
             raise RuntimeUnavailable("no Vulkan GPU found for ncnn; install a Vulkan driver or use --device cpu")
-        index = int(request.split(":")[1]) if ":" in request else 0
-        return f"vulkan:{min(index, count - 1)}"
+        index_text = request.partition(":")[2] or "0"
+        if not index_text.isdigit():
+            raise RuntimeUnavailable(f"{request!r} is not a Vulkan device; write gpu, vulkan or vulkan:N")
+        return f"vulkan:{min(int(index_text), count - 1)}"
     raise RuntimeUnavailable(
         f"ncnn models run on 'cpu' or 'gpu' (Vulkan), not {request!r}: use --device cpu or gpu "
         "(CUDA and MPS need a PyTorch or ONNX model)"
@@ -65,11 +71,25 @@ def resolve_device(request: str) -> str:
 
 
 class NcnnModel:
+    """An ncnn param/bin pair behind revive's :class:`~revive.models.spec.ImageModel` interface.
+
+    ncnn graphs declare no size needs: any tile size works, RGB in and out.
+    """
+
+    input_channels = 3
+    output_channels = 3
+    multiple_of = 1
+    min_size = 1
+    tiling: Tiling = "supported"
+    extra_inputs: tuple[ExtraInput, ...] = ()
+    memory_budget: int | None = None  # Vulkan reports no free memory: plan with the engine's budget
+
     def __init__(self, spec: ModelSpec, param: Path, weights: Path, options: LoadOptions) -> None:
         import ncnn
 
         self.spec = spec
         self.scale = spec.scale
+        self.supports_half = spec.supports_half  # ncnn stores and computes in fp16 where the device has it
         self.device = resolve_device(str(options.device))
         self._input = spec.option("input", "data") or "data"
         self._output = spec.option("output", "output") or "output"
@@ -99,22 +119,8 @@ class NcnnModel:
         if self._pad:
             tile = np.pad(tile, ((self._pad, self._pad), (self._pad, self._pad), (0, 0)), mode="edge")
         chw = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32)
-        box: dict[str, object] = {}
-
-        def work() -> None:
-            try:
-                box["out"] = self._extract(chw)
-            except BaseException as e:  # handed to the caller's thread
-                box["err"] = e
-
-        # ncnn releases the GIL but cannot be interrupted: running it beside the caller lets Ctrl-C
-        # (KeyboardInterrupt) through at once instead of after the tile, which can take minutes.
-        worker = threading.Thread(target=work, name="revive-ncnn", daemon=True)
-        worker.start()
-        worker.join()
-        if "err" in box:
-            raise box["err"]  # type: ignore[misc]
-        result: np.ndarray = box["out"]  # type: ignore[assignment]
+        # ncnn cannot be interrupted: running it beside the caller lets Ctrl-C through at once.
+        result = run_beside(lambda: self._extract(chw), name="revive-ncnn")
         return np.clip(result.transpose(1, 2, 0), 0.0, 1.0)
 
     def _extract(self, chw: np.ndarray) -> np.ndarray:
@@ -136,4 +142,6 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> NcnnModel:
     by_suffix = {p.suffix: p for p in paths}
     if ".param" not in by_suffix or ".bin" not in by_suffix:
         raise UnsupportedModel(f"model {spec.name!r} needs a .param and a .bin file, got {[p.name for p in paths]}")
+    # ncnn trusts its files (a huge blob count makes it allocate without bound): check the graph first
+    read_ncnn_param(by_suffix[".param"], bin_size=by_suffix[".bin"].stat().st_size)
     return NcnnModel(spec, by_suffix[".param"], by_suffix[".bin"], options)

@@ -17,8 +17,9 @@ import onnxruntime as ort  # imported here, so a missing extra surfaces in loade
 
 from ..errors import OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from ..tiling import TileOptions, process_tiled
-from .loaders import LoadOptions
-from .spec import ModelSpec
+from ._beside import run_beside
+from .loaders import LoadOptions, first_line
+from .spec import ExtraInput, ModelSpec, Tiling
 from .torch_inspect import bytes_per_input_pixel
 
 # onnxruntime's providers for each device request, in order of preference.
@@ -67,8 +68,14 @@ class OnnxModel:
     """An ONNX model behind revive's :class:`~revive.models.spec.ImageModel` interface.
 
     ``multiple_of`` and ``min_size`` come from the spec's options (ONNX graphs do not declare
-    them); ``fixed_size`` is the side of a model exported for one square size, else None.
+    them); ``fixed_size`` is the side of a model exported for one square size, else None (such a
+    model still takes any tile: it cuts it to that size itself). Channels and half precision are
+    read from the graph's input and output.
     """
+
+    tiling: Tiling = "supported"
+    extra_inputs: tuple[ExtraInput, ...] = ()
+    memory_budget: int | None = None  # onnxruntime reports no free memory: plan with the engine's budget
 
     def __init__(self, spec: ModelSpec, path: Path, options: LoadOptions) -> None:
         self.spec = spec
@@ -83,7 +90,7 @@ class OnnxModel:
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/… types
             if _is_oom(err):
                 raise OutOfMemory(f"model {spec.name!r} does not fit in {self.device} memory") from None
-            raise UnsupportedModel(f"{path.name}: onnxruntime cannot load this model ({_first_line(err)})") from None
+            raise UnsupportedModel(f"{path.name}: onnxruntime cannot load this model ({first_line(err)})") from None
         inputs = {i.name: i for i in self._session.get_inputs()}
         outputs = [o.name for o in self._session.get_outputs()]
         if len(inputs) != 1 and spec.option("input") not in inputs:
@@ -103,8 +110,13 @@ class OnnxModel:
         if channels not in (None, 1, 3):
             raise UnsupportedModel(f"{path.name} takes {channels} channels; revive feeds NCHW RGB or grayscale images")
         self._gray = channels == 1
-        self.multiple_of = int(spec.option("multiple_of", "1") or 1)
-        self.min_size = int(spec.option("min_size", "1") or 1)
+        self.input_channels = 1 if self._gray else 3
+        out_shape: list[Any] = next((list(o.shape) for o in self._session.get_outputs() if o.name == self._output), [])
+        out_channels = out_shape[1] if len(out_shape) == 4 else None
+        self.output_channels = 1 if out_channels == 1 else 3
+        self.supports_half = self._dtype == np.float16  # the graph's own precision; revive never converts it
+        self.multiple_of = _positive_option(spec, "multiple_of")
+        self.min_size = _positive_option(spec, "min_size")
         self.fixed_size: int | None = None
         if height is not None or width is not None:
             if height is None or width is None or height != width:
@@ -126,9 +138,17 @@ class OnnxModel:
         if self._gray:
             chw = (chw[0] * 0.299 + chw[1] * 0.587 + chw[2] * 0.114)[None]
         x = np.ascontiguousarray(chw[None], dtype=self._dtype)
-        try:
+        run_options = ort.RunOptions()
+
+        def work() -> Any:
             with self._lock:
-                (y,) = self._session.run([self._output], {self._input: x})
+                return self._session.run([self._output], {self._input: x}, run_options)
+
+        def stop() -> None:  # onnxruntime checks this between nodes, Loop bodies included
+            run_options.terminate = True
+
+        try:
+            (y,) = run_beside(work, name="revive-onnx", stop=stop)
         except Exception as err:
             if not _is_oom(err):
                 raise
@@ -148,15 +168,20 @@ class OnnxModel:
         return process_tiled(tile, self._run, self.scale, inner)
 
 
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else type(err).__name__
+def _positive_option(spec: ModelSpec, key: str) -> int:
+    text = spec.option(key, "1") or "1"
+    if not text.isdigit() or not 1 <= int(text) <= 4096:
+        raise UnsupportedModel(f"model {spec.name!r} has {key}={text!r}; it must be a whole number from 1 to 4096")
+    return int(text)
 
 
 def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> OnnxModel:
-    models = [p for p in paths if p.suffix.lower() == ".onnx"]
-    if len(models) != 1:
-        raise UnsupportedModel(f"model {spec.name!r} needs one .onnx file, got {[p.name for p in paths]}")
-    if not os.path.isfile(models[0]):
-        raise UnsupportedModel(f"{models[0]} is not a file")
-    return OnnxModel(spec, models[0], options)
+    """The first path is the graph; any others are its external data files, which sit beside it."""
+    if not paths or paths[0].suffix.lower() != ".onnx":
+        raise UnsupportedModel(f"model {spec.name!r} needs an .onnx file first, got {[p.name for p in paths]}")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UnsupportedModel(f"{path} is not a file")
+        if path.parent != paths[0].parent:
+            raise UnsupportedModel(f"{path.name} must sit beside {paths[0].name}, whose external data it holds")
+    return OnnxModel(spec, paths[0], options)

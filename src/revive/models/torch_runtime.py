@@ -17,10 +17,17 @@ import torch
 
 from ..errors import InvalidParameter, OutOfMemory, RuntimeUnavailable, UnsupportedModel
 from .loaders import LoadOptions
-from .spec import ModelSpec
-from .torch_inspect import bytes_per_input_pixel, load_descriptor, purpose_of
+from .spec import ExtraInput, ModelSpec, Tiling
+from .torch_inspect import (
+    FACE_FIDELITY_KEYWORD,
+    NO_BFLOAT16_ARCHITECTURES,
+    bytes_per_input_pixel,
+    load_descriptor,
+    purpose_of,
+)
 
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
+_TILING: dict[str, Tiling] = {"supported": "supported", "discouraged": "discouraged", "internal": "internal"}
 # What an allocator says when it ran out (CPU, MPS, cuBLAS and cuDNN raise a plain RuntimeError).
 _OOM_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate", "alloc_failed")
 
@@ -119,10 +126,10 @@ def _free_device_memory(device: torch.device) -> None:
 class TorchModel:
     """A spandrel model behind revive's :class:`~revive.models.spec.ImageModel` interface.
 
-    Besides ``scale`` and ``device``, it tells the tiling engine what tiles it needs:
-    ``multiple_of`` and ``min_size`` (tiles are reflect-padded to fit), ``tiling``
-    ("supported", "discouraged" or "internal": the last means one tile per image) and
-    ``memory_budget`` (bytes of GPU memory to plan tiles with; None on the CPU).
+    Its capabilities come from spandrel's descriptor: ``multiple_of`` and ``min_size`` (tiles are
+    reflect-padded to fit), ``tiling`` ("supported", "discouraged" or "internal": the last means
+    one tile per image), channels, half precision, and ``extra_inputs`` ("mask" for inpainting);
+    ``memory_budget`` is bytes of GPU memory to plan tiles with (None on the CPU).
     """
 
     def __init__(
@@ -141,13 +148,18 @@ class TorchModel:
         self.multiple_of: int = max(1, int(req.multiple_of))
         self.min_size: int = max(1, int(req.minimum))
         self.square: bool = bool(req.square)  # spandrel's call pads to a square itself
-        self.tiling: str = descriptor.tiling.name.lower()
+        self.tiling: Tiling = _TILING.get(descriptor.tiling.name.lower(), "supported")
         self.input_channels: int = int(descriptor.input_channels)
         self.output_channels: int = int(descriptor.output_channels)
-        self.is_masked: bool = descriptor.purpose == "Inpainting"
+        self.supports_half: bool = bool(descriptor.supports_half or descriptor.supports_bfloat16) and spec.supports_half
+        self.extra_inputs: tuple[ExtraInput, ...] = ("mask",) if descriptor.purpose == "Inpainting" else ()
+        self.takes_mask = "mask" in self.extra_inputs  # what MaskedImageModel declares (erase reads it)
         self._channels_last = device.type == "cuda"
         if self._channels_last:
-            descriptor.model.to(memory_format=torch.channels_last)
+            try:
+                descriptor.model.to(memory_format=torch.channels_last)
+            except RuntimeError:  # a weight of another rank (MAT has 5-D ones): keep the default layout
+                self._channels_last = False
 
     @property
     def memory_budget(self) -> int | None:
@@ -187,21 +199,60 @@ class TorchModel:
             self._staging = buffer = torch.empty(numel, dtype=torch.float32, pin_memory=True)
         return buffer
 
+    @property
+    def is_masked(self) -> bool:
+        return "mask" in self.extra_inputs
+
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         if self.is_masked:
             raise UnsupportedModel(
                 f"{self.spec.name!r} is a {self.architecture} inpainting model: it fills masked areas and "
                 "cannot upscale or restore a whole photo"
             )
+        return self._run(tile, self.descriptor)
+
+    def restore_face(self, face: np.ndarray, fidelity: float | None = None) -> np.ndarray:
+        """An aligned face crop (HxWx3 in [0, 1], the model's size) restored; ``fidelity`` goes to
+        architectures that have such a knob (CodeFormer's w) and is ignored by the others."""
+        if self.architecture not in FACE_FIDELITY_KEYWORD:
+            return self(face)  # a face architecture revive does not know: spandrel's own call
+        keyword = FACE_FIDELITY_KEYWORD[self.architecture]
+        kwargs = {keyword: float(fidelity)} if keyword is not None and fidelity is not None else {}
+        network = self.descriptor.model
+
+        def signed(x: torch.Tensor) -> torch.Tensor:
+            y = network(x * 2.0 - 1.0, **kwargs)
+            return (y[0] if isinstance(y, (tuple, list)) else y) * 0.5 + 0.5
+
+        return self._run(face, signed)
+
+    def _run(self, tile: np.ndarray, network: Any) -> np.ndarray:
         try:
             with _cpu_threads(self.threads), torch.inference_mode():
-                return self.to_array(self.descriptor(self.to_tensor(tile)))
+                return self.to_array(network(self.to_tensor(tile)))
         except RuntimeError as err:  # torch.OutOfMemoryError is one
             if not _is_oom(err):
                 raise
         # Out of memory. Outside the except block the traceback no longer pins the tile's tensors.
         _free_device_memory(self.torch_device)
         raise OutOfMemory(f"a {tile.shape[1]}x{tile.shape[0]} tile did not fit in {self.device} memory")
+
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Fill the masked pixels (``mask`` HxW, True = fill) of an HxWx3 image; inpainting models only."""
+        if not self.takes_mask:
+            raise UnsupportedModel(f"{self.spec.name!r} is a {self.architecture} model, not an inpainting model: "
+                                   "it cannot fill masked areas")
+        try:
+            with _cpu_threads(self.threads), torch.inference_mode():
+                m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+                m = m.to(self.torch_device, non_blocking=True).to(self.dtype)
+                return self.to_array(self.descriptor(self.to_tensor(image), m))
+        except RuntimeError as err:
+            if not _is_oom(err):
+                raise
+        _free_device_memory(self.torch_device)
+        raise OutOfMemory(f"a {image.shape[1]}x{image.shape[0]} crop did not fit in {self.device} memory")
 
 
 def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel:
@@ -220,7 +271,8 @@ def load(spec: ModelSpec, paths: list[Path], options: LoadOptions) -> TorchModel
             "revive runs RGB or grayscale image models"
         )
     dtype = choose_dtype(device.type, descriptor.supports_half and spec.supports_half,
-                         descriptor.supports_bfloat16 and _bf16_on(device), options.half, descriptor.architecture.id)
+                         descriptor.supports_bfloat16 and descriptor.architecture.id not in NO_BFLOAT16_ARCHITECTURES
+                         and _bf16_on(device), options.half, descriptor.architecture.id)
     try:
         descriptor.to(device=device, dtype=dtype)
     except RuntimeError as err:

@@ -281,6 +281,15 @@ def _visibility(photo: Photo) -> np.ndarray | None:
     return np.clip(photo.alpha, 0.0, 1.0).astype(np.float32)
 
 
+def versus_input(photo: Photo, result: Photo) -> tuple[float, float]:
+    """PSNR and SSIM of ``result`` area-downscaled to ``photo``'s size against ``photo`` (where it shows)."""
+    size = (photo.width, photo.height)
+    small, original = resize(result.pixels, *size), photo.pixels
+    if photo.alpha is not None:  # only what shows counts
+        original = see_through(original, small, photo.alpha)
+    return consistency(small, original, size)
+
+
 def see_through(reference: np.ndarray, other: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``reference`` where it shows, ``other`` where it is transparent, so only visible differences count."""
     a = alpha.reshape(*alpha.shape[:2], 1)

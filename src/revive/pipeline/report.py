@@ -60,6 +60,11 @@ def write_report(path: str | os.PathLike[str], result: EnhanceResult, before: Ph
 
 def embedded_jpeg(photo: Photo, max_side: int = _MAX_SIDE) -> str:
     """A data: URI of ``photo`` as JPEG, downscaled to ``max_side``, alpha composited over white."""
+    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(photo, max_side)).decode("ascii")
+
+
+def thumbnail_jpeg(photo: Photo, max_side: int) -> bytes:
+    """``photo`` as JPEG bytes, downscaled to ``max_side``, alpha composited over white."""
     pixels = photo.rgb()
     if photo.alpha is not None:
         a = photo.alpha[:, :, None]
@@ -71,7 +76,7 @@ def embedded_jpeg(photo: Photo, max_side: int = _MAX_SIDE) -> str:
     image = imageio.to_pil(Photo(np.ascontiguousarray(pixels, dtype=np.float32)))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
 
 
 def heatmap_uri(strength: np.ndarray, requested: float, photo: Photo, min_side: int = 256) -> str:

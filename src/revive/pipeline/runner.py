@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 from ..analysis import Diagnosis, diagnose
 from ..errors import Cancelled, InvalidParameter
-from ..imageops import resize
 from ..stages import StageRegistry, default_stages
 from ..stages.base import StageContext, StageInfo
 from ..types import Photo
 from .autopilot import Capabilities, EnhanceOptions, Plan, plan_for
-from .fidelity import FidelityParams, FidelityReport, consistency, guard, see_through
+from .fidelity import FidelityParams, FidelityReport, guard, versus_input
 
 
 @dataclass
@@ -167,13 +166,7 @@ def run_plan(
         if on_event is not None:
             on_event(StageEvent("done", index, total, step.stage, seconds))
     result = tracks.result
-    p = s = None
-    if result is not photo:
-        size = (photo.width, photo.height)
-        small, original = resize(result.pixels, *size), photo.pixels
-        if photo.alpha is not None:  # only what shows counts
-            original = see_through(original, small, photo.alpha)
-        p, s = consistency(small, original, size)
+    p, s = versus_input(photo, result) if result is not photo else (None, None)
     return EnhanceResult(result, plan.diagnosis, plan, tuple(timings), tracks.fidelity,
                          (*plan.notes, *tracks.notes), p, s)
 
@@ -192,6 +185,10 @@ def enhance_photo(
     started = time.perf_counter()
     context.say("diagnosing")
     plan = make_plan(photo, options or EnhanceOptions(), context, registry)
+    if context.expect is not None:
+        from .estimate import announce_estimate
+
+        announce_estimate(plan.steps, photo, context)
     return run_plan(photo, plan, context, stages=registry, on_event=on_event,
                     diagnosis_seconds=time.perf_counter() - started)
 

@@ -58,9 +58,25 @@ class StageRegistry:
 
 def default_stages() -> StageRegistry:
     """The stages of this version, registered explicitly (no import scanning)."""
-    from . import color, deblock, denoise, upscale
+    from . import (
+        color,
+        color_transfer,
+        deblock,
+        deblur,
+        denoise,
+        erase,
+        faces,
+        fill,
+        foliage,
+        relight,
+        skin,
+        sky,
+        upscale,
+    )
 
-    return StageRegistry((deblock.STAGE, denoise.STAGE, upscale.STAGE, color.STAGE))
+    return StageRegistry((deblock.STAGE, denoise.STAGE, faces.STAGE, upscale.STAGE, color.STAGE,
+                          deblur.STAGE, sky.STAGE, skin.STAGE, foliage.STAGE, color_transfer.STAGE, relight.STAGE,
+                          erase.STAGE, fill.STAGE))
 
 
 __all__ = ["StageInfo", "StageOption", "StageRegistry", "default_stages"]

@@ -35,6 +35,7 @@ class StageContext:
     progress: StageProgressFn | None = None
     cancel: CancelFn | None = None
     announce: Callable[[str], None] | None = None  # a phase begins ("loading realesrgan-x4plus", "diagnosing")
+    expect: Callable[[float], None] | None = None  # the run is expected to take this many seconds
 
     def say(self, phase: str) -> None:
         if self.announce is not None:
@@ -53,7 +54,7 @@ class StageContext:
 
     def quiet(self) -> StageContext:
         """The same context without progress (for work done on the side, like the guard's reference)."""
-        return StageContext(self.engine, None, self.cancel, None)
+        return StageContext(self.engine, None, self.cancel)
 
 
 @runtime_checkable

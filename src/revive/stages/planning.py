@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameter
@@ -82,13 +83,23 @@ class EnhanceOptions:
     which sorts keyword arguments into fields and stage settings.
     """
 
-    scale: float | None = None  # None = from the photo's size; 1 = no upscaling
-    model: str | None = None  # upscale model; None = chosen by content
-    strength: float | None = None  # the model's share over a plain resample; None = the look's (LOOK_STRENGTH)
-    tile: int | None = None  # model steps' tile size; None = from the memory budget
-    tile_overlap: int | None = None  # None = each stage's own default
-    print_size: PrintSize | None = None  # with no scale: the factor that fills this print
-    look: Look = "faithful"  # how the upscale model is chosen and how strictly the guard holds it
+    # metadata: what a form shows (see revive.operations.FieldInfo)
+    scale: float | None = field(default=None, metadata={  # None = from the photo's size; 1 = no upscaling
+        "help": "Upscale factor (empty: from the photo's size; 1: no upscaling)", "range": (0.0, MAX_SCALE)})
+    model: str | None = field(default=None, metadata={  # upscale model; None = chosen by content
+        "model": "upscale", "help": "Upscale model (auto: chosen by content)"})
+    strength: float | None = field(default=None, metadata={  # the model's share over a plain resample; None = the look's
+        "help": "Share of the models' result over a plain resample", "range": (0.0, 1.0)})
+    tile: int | None = field(default=None, metadata={  # model steps' tile size; None = from the memory budget
+        "advanced": True, "help": "Tile size in pixels (empty: from memory)"})
+    tile_overlap: int | None = field(default=None, metadata={  # None = each stage's own default
+        "advanced": True, "help": "Context pixels around each tile"})
+    print_size: PrintSize | None = field(default=None, metadata={  # with no scale: the factor that fills this print
+        "advanced": True, "help": "Print to fill, e.g. 30x40cm@300 (with no scale)"})
+    color_reference: Path | None = field(default=None, metadata={  # a photo whose colours the color-transfer stage matches
+        "advanced": True, "help": "A reference photo whose colours to match"})
+    look: Look = field(default="faithful", metadata={  # how the upscale model is chosen and how strictly the guard holds it
+        "help": "faithful, balanced or sharp"})
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, UnsupportedModel
 from ..imageops import back_project, bleed_colour_under_alpha, resize, resize_alpha
 from ..models import DEFAULT_UPSCALE_MODEL, ImageModel
 from ..tiling import TileOptions, process_tiled
@@ -22,11 +22,13 @@ AlphaMode = Literal["resample", "model"]
 
 @dataclass(frozen=True)
 class UpscaleParams:
-    model: str = DEFAULT_UPSCALE_MODEL
-    scale: float | None = None  # None = the model's native factor; any positive factor otherwise
-    tile: int | None = None  # None = auto from the memory budget
-    tile_overlap: int = 32
-    alpha: AlphaMode = "resample"
+    # metadata: what a form shows (see revive.operations.FieldInfo)
+    model: str = field(default=DEFAULT_UPSCALE_MODEL, metadata={"model": "upscale", "help": "Super-resolution model"})
+    scale: float | None = field(default=None, metadata={  # None = the model's native factor; any positive factor otherwise
+        "help": "Upscale factor (empty: the model's own)", "range": (0.0, MAX_SCALE)})
+    tile: int | None = field(default=None, metadata={"advanced": True, "help": "Tile size in pixels (empty: from memory)"})
+    tile_overlap: int = field(default=32, metadata={"advanced": True, "help": "Context pixels around each tile"})
+    alpha: AlphaMode = field(default="resample", metadata={"advanced": True, "help": "How transparency is enlarged"})
 
     def __post_init__(self) -> None:
         if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
@@ -59,14 +61,17 @@ class UpscaleStage:
 def _run_model(pixels: np.ndarray, model: ImageModel, params: UpscaleParams, context: StageContext,
                label: str) -> np.ndarray:
     tile = params.tile
-    if tile is None and getattr(model, "tiling", "supported") == "internal":
+    if model.extra_inputs:
+        raise UnsupportedModel(f"{model.spec.name} is an inpainting model: it fills masked areas (it needs "
+                               f"{' and '.join(model.extra_inputs)} besides the image); use revive erase or fill")
+    if tile is None and model.tiling == "internal":
         tile = max(8, *pixels.shape[:2])  # the model tiles internally: one tile, halved only on out-of-memory
     options = TileOptions(
         tile=tile,
         overlap=params.tile_overlap,
-        multiple_of=getattr(model, "multiple_of", 1),
-        min_size=getattr(model, "min_size", 1),
-        memory_budget=getattr(model, "memory_budget", None) or context.engine.memory_budget,
+        multiple_of=model.multiple_of,
+        min_size=model.min_size,
+        memory_budget=model.memory_budget or context.engine.memory_budget,
     )
     return process_tiled(
         pixels, model, model.scale, options,
