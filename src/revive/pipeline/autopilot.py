@@ -138,7 +138,7 @@ def _plain(step: Step, stages: StageRegistry) -> Step:
 
 def _guard_reason(strength: float) -> str:
     return (f"blend {strength:.0%} model over a plain resample; keep the original's low-frequency colour; "
-            "check consistency with the input")
+            "hold the model to the photo wherever a 16×16 window disagrees")
 
 
 __all__ = ["Capabilities", "EnhanceOptions", "Plan", "Step", "check_settings", "plan_for"]

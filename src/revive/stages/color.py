@@ -183,6 +183,7 @@ MAX_WHITE_BALANCE = 0.8
 STRONG_CAST = 30.0  # tungsten light under a daylight setting reads ~40: a scene of one colour can read as much
 AGED_TOLERATED_CAST = 3.0  # on a faded print the cast is the dyes' ageing: take it out nearly all the way
 AGED_MAX_WHITE_BALANCE = 0.9
+AGEING_CAST = 10.0  # what yellowing adds to a print's cast (skimage photos, blue dye at 72 %: 9–11)
 MIN_WHITE_BALANCE_MP = 0.04  # ~200×200: below, a few coloured objects sway the gray-edge estimate
 MIN_AGED_WHITE_BALANCE_MP = 0.01  # ~100×100: a faded print's yellowing is the whole print's, not an object's
 EXPOSURE_STRENGTH = 0.8
@@ -206,6 +207,9 @@ def plan_color(ctx: PlanContext) -> list[Step]:
     tolerated, most = (AGED_TOLERATED_CAST, AGED_MAX_WHITE_BALANCE) if aged else (TOLERATED_CAST, MAX_WHITE_BALANCE)
     needed = cast.attention or (aged and cast.strength > TOLERATED_CAST)  # fading also weakens the cast it shows
     wb = round(min(most, 1.0 - tolerated / cast.strength), 2) if needed else 0.0
+    subject = aged and cast.strength > STRONG_CAST  # a retina, a sunset, faded: take out only what ageing adds
+    if subject:
+        wb = round(min(wb, AGEING_CAST / cast.strength), 2)
     if wb > 0 and d.resolution.megapixels < (MIN_AGED_WHITE_BALANCE_MP if aged else MIN_WHITE_BALANCE_MP):
         notes.append(f"a {cast.direction} cast was measured (strength {cast.strength:.0f}), but the photo is too small "
                      "to tell a cast from coloured objects; white balance left alone")
@@ -213,7 +217,8 @@ def plan_color(ctx: PlanContext) -> list[Step]:
     expo = contrast = 0.0
     reasons: list[str] = []
     if wb > 0:
-        why = "the print's ageing, not the light" if aged else "keeping some of the light's mood"
+        why = ("the print's ageing; the rest is the subject's colour" if subject else
+               "the print's ageing, not the light" if aged else "keeping some of the light's mood")
         reasons.append(f"{cast.direction} cast (strength {cast.strength:.0f}) → white balance at {wb:.0%} "
                        f"(to about {cast.strength * (1 - wb):.0f}, {why})")
         if cast.strength > STRONG_CAST and not aged:
