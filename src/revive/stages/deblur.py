@@ -128,6 +128,9 @@ DEBLUR_OPTION = StageOption("deblur", "Motion and focus blur removal: auto, off,
                             accepts=("auto", "off", "strength"))
 
 
+JPEG_MOTION_CONFIDENCE = 40.0  # rocket at JPEG q20/q40 read as 9–10 px shake with confidence 24–31
+
+
 def plan_deblur(ctx: PlanContext) -> list[Step]:
     """Motion blur found → deblur (a store model, else deconvolution of the estimated shake); a soft
     photo without motion only when ``--deblur`` is given a strength (its kernel: the measured edge width)."""
@@ -141,7 +144,12 @@ def plan_deblur(ctx: PlanContext) -> list[Step]:
         model = None
     strength = 1.0 if forced is None else forced
     tiling = ctx.options.tiling()
-    if d.motion.attention:
+    blocky = d.jpeg.attention and forced is None and d.motion.confidence < JPEG_MOTION_CONFIDENCE
+    if d.motion.attention and blocky:  # JPEG's 8×8 grid reads like shake in the cepstrum: ask for more
+        ctx.notes.append(f"{d.motion.summary()}, but the photo is JPEG-damaged and the evidence is weak "
+                         f"(confidence {d.motion.confidence:.0f} < {JPEG_MOTION_CONFIDENCE:.0f}); not deblurred "
+                         "(--deblur STRENGTH forces it)")
+    elif d.motion.attention:
         params = DeblurParams(length=min(MAX_LENGTH, d.motion.length_px), angle=d.motion.angle_deg, strength=strength,
                               model=model, **tiling)
         return [Step("deblur", params, f"{d.motion.summary()} (confidence {d.motion.confidence:.0f}) → "
