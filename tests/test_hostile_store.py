@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -312,3 +315,47 @@ def test_store_errors_are_model_errors_with_a_way_out(home: Path, tmp_path: Path
     store = ModelStore(tmp_path / "afile")
     with pytest.raises(ModelError, match="set REVIVE_HOME to a folder revive may write to"):
         store.remove("good")
+
+
+class Slow(BaseHTTPRequestHandler):
+    """Sends a few bytes of a large file, then takes its time: a pull to interrupt."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", "45728932")  # what the catalog says DAT_light_x2.pth weighs
+        self.end_headers()
+        try:
+            for _ in range(600):
+                self.wfile.write(bytes(1 << 16))
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT as a terminal does")
+def test_ctrl_c_in_revive_models_pull_is_one_line_and_leaves_no_lock(tmp_path: Path, home: Path) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+           "REVIVE_MODEL_MIRROR": f"http://127.0.0.1:{httpd.server_address[1]}"}
+    try:
+        cli = subprocess.Popen([sys.executable, "-m", "revive.cli", "models", "pull", "dat-light-x2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        part = home / "models" / ".partial" / "dat-light-x2--DAT_light_x2.pth.part"
+        deadline = time.monotonic() + 120
+        while not (part.exists() and part.stat().st_size) and time.monotonic() < deadline and cli.poll() is None:
+            time.sleep(0.1)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=60)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert cli.returncode == 130
+    assert err.decode().strip() == "revive: interrupted; run 'revive models pull dat-light-x2' again to resume"
+    assert _left(home) == ["models/.partial/dat-light-x2--DAT_light_x2.pth.part"]  # resumable, no lock

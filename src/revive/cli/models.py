@@ -179,15 +179,17 @@ def pull(name: Annotated[str, typer.Argument(help="Model name, as 'revive models
     with _errors():
         store = ModelStore()
         spec = default_registry(store).get(name)
+        interrupted = False
         try:
             paths = store.pull(spec, progress=report)
         except KeyboardInterrupt:
-            bar.stop()
-            err_console.print(f"revive: interrupted; run 'revive models pull {spec.name}' again to resume",
-                              style="yellow", markup=False, highlight=False)
-            raise typer.Exit(_EXIT_INTERRUPTED) from None
+            interrupted = True  # said below, outside the handler, so the root adds no "cancelled" line
         finally:
             bar.stop()
+        if interrupted:
+            err_console.print(f"revive: interrupted; run 'revive models pull {spec.name}' again to resume",
+                              style="yellow", markup=False, highlight=False)
+            raise typer.Exit(_EXIT_INTERRUPTED)
         if not tasks:
             err_console.print(f"{spec.name} is already in the store", markup=False)
     for p in paths:
