@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .common import make_engine, prepare, run_command
+from .common import make_engine, prepare, run_command, summary_line
 from .options import FORMAT, INPUTS, JSON, MAX_PIXELS, OUTPUT, OVERWRITE, QUALITY, QUIET
 
 
@@ -39,7 +39,7 @@ def color_transfer(
     engine, jobs = prepare(build)
 
     def summarize(result: api.JobResult) -> list[str]:
-        return [f"{result.job.source.name} → {result.job.sink.name if result.job.sink else '-'}  ({result.seconds:.1f} s)"]
+        return [summary_line(result)]
 
     options = api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
     raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))

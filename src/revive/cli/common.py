@@ -174,6 +174,12 @@ def run_command(
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def summary_line(result: api.JobResult, *details: str) -> str:
+    """``source → output  (details…, N.N s)``: the one line a finished job prints."""
+    sink = result.job.sink.name if result.job.sink else "-"
+    return f"{result.job.source.name} → {sink}  ({', '.join([*details, f'{result.seconds:.1f} s'])})"
+
+
 def prepare(build: Callable[[], Any]) -> Any:
     """Run argument checks that may fail with a library error: one line and exit 2 (usage) or 1."""
     try:

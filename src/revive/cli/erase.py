@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from .common import make_engine, prepare, run_command
+from .common import make_engine, prepare, run_command, summary_line
 from .options import DEVICE, FORMAT, INPUTS, JSON, MAX_PIXELS, MEMORY, OUTPUT, OVERWRITE, QUALITY, QUIET, THREADS
 
 MASK = Annotated[Optional[Path], typer.Option("--mask", metavar="MASK", help="Mask image: white = replace; any size with the photo's proportions.")]  # noqa: UP045
@@ -67,8 +67,7 @@ def erase(
 
     def summarize(result: api.JobResult) -> list[str]:
         details = result.result.details if result.result else {}
-        return [f"{result.job.source.name} → {result.job.sink.name if result.job.sink else '-'}  "
-                f"({details.get('engine')}, {details.get('changed_pixels')} px, {result.seconds:.1f} s)"]
+        return [summary_line(result, str(details.get("engine")), f"{details.get('changed_pixels')} px")]
 
     raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from .common import make_engine, prepare, run_command
+from .common import make_engine, prepare, run_command, summary_line
 from .options import DEVICE, FORMAT, INPUTS, JSON, MAX_PIXELS, MEMORY, OUTPUT, OVERWRITE, QUALITY, QUIET, THREADS
 
 
@@ -57,8 +57,7 @@ def faces(
         what = f"{len(restored)} face{'s' if len(restored) != 1 else ''} restored"
         what += f", {len(flagged)} flagged" if flagged else ""
         what += f", {len(skipped)} skipped" if skipped else ""
-        lines = [f"{result.job.source.name} → {result.job.sink.name if result.job.sink else '-'}  "
-                 f"({what}, {result.seconds:.1f} s)"]
+        lines = [summary_line(result, what)]
         lines += [f"  skipped face at {tuple(f['box'])}: {f['reason']}" for f in skipped]
         return lines
 

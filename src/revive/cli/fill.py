@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from .common import make_engine, prepare, run_command
+from .common import make_engine, prepare, run_command, summary_line
 from .erase import BOX, CONTEXT, GROW, MASK, mask_and_boxes
 from .options import DEVICE, FORMAT, INPUTS, JSON, MAX_PIXELS, MEMORY, OUTPUT, OVERWRITE, QUALITY, QUIET, THREADS
 
@@ -58,9 +58,8 @@ def fill(
 
     def summarize(result: api.JobResult) -> list[str]:
         details = result.result.details if result.result else {}
-        return [f"{result.job.source.name} → {result.job.sink.name if result.job.sink else '-'}  "
-                f"(seed {details.get('seed')}, {details.get('steps')} steps on {details.get('device')}, "
-                f"{result.seconds:.1f} s)"]
+        return [summary_line(result, f"seed {details.get('seed')}",
+                             f"{details.get('steps')} steps on {details.get('device')}")]
 
     raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from .common import make_engine, parse_tile, prepare, run_command
+from .common import make_engine, parse_tile, prepare, run_command, summary_line
 from .options import (
     DEVICE,
     FORMAT,
@@ -66,9 +66,7 @@ def upscale(
 
     def summarize(result: api.JobResult) -> list[str]:
         photo = result.result.photo if result.result else None
-        size = f"{photo.width}×{photo.height}, " if photo is not None else ""
-        return [f"{result.job.source.name} → {result.job.sink.name if result.job.sink else '-'}  "
-                f"({size}{result.seconds:.1f} s)"]
+        return [summary_line(result, *([f"{photo.width}×{photo.height}"] if photo is not None else []))]
 
     raise typer.Exit(run_command(jobs, engine, output=options, quiet=quiet, json_lines=json_lines, summarize=summarize))
 
