@@ -84,6 +84,16 @@ def auto_tile_size(bytes_per_pixel: int, budget: int, options: TileOptions) -> i
     return max(options.min_tile, side - side % 8)
 
 
+def tile_for(height: int, width: int, scale: int, channels: int, bytes_per_pixel: int, options: TileOptions) -> int:
+    """The tile ``tile=None`` picks: the budget less the float32 output array, which is held whatever the tile."""
+    output_bytes = height * scale * width * scale * channels * 4
+    if options.memory_budget is not None:
+        budget = max(options.memory_budget - output_bytes, MIN_TILE_BUDGET)
+    else:
+        budget = max(available_memory() - output_bytes, 0) // 2
+    return auto_tile_size(bytes_per_pixel, budget, options)
+
+
 def _axis_starts(length: int, tile: int, overlap: int) -> tuple[tuple[int, ...], int]:
     """Evenly spread starts so every tile has the same length and overlaps are ≥ ``overlap``."""
     if length <= tile:
@@ -186,15 +196,8 @@ def process_tiled(
     if image.ndim != 3:
         raise InvalidParameter(f"expected an HxWxC image, got shape {image.shape}")
     height, width = image.shape[:2]
-    if options.tile is None:
-        output_bytes = height * scale * width * scale * image.shape[2] * 4  # the float32 result
-        if options.memory_budget is not None:  # the output array is held whatever the tile
-            budget = max(options.memory_budget - output_bytes, MIN_TILE_BUDGET)
-        else:
-            budget = max(available_memory() - output_bytes, 0) // 2
-        tile = auto_tile_size(bytes_per_pixel, budget, options)
-    else:
-        tile = options.tile
+    tile = options.tile if options.tile is not None else tile_for(height, width, scale, image.shape[2],
+                                                                  bytes_per_pixel, options)
     while True:
         try:
             return _process_grid(image, fn, scale, make_grid(height, width, tile, options.overlap), options,

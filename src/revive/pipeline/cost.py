@@ -20,7 +20,7 @@ from ..engine import Engine
 from ..models import ModelSpec
 from ..stages import StageRegistry, default_stages
 from ..stages.upscale import model_passes, target_size
-from ..tiling import MIN_TILE_BUDGET, TileOptions, auto_tile_size, make_grid
+from ..tiling import TileOptions, make_grid, tile_for
 from .fidelity import FidelityParams
 
 if TYPE_CHECKING:
@@ -42,13 +42,11 @@ def model_seconds(spec: ModelSpec, width: int, height: int, scale: float, engine
     """Seconds for ``spec`` to enlarge a ``width``×``height`` photo by ``scale`` (all its passes)."""
     seconds = 0.0
     for _ in range(model_passes(spec.scale, scale)):
-        options = TileOptions(tile=tile, overlap=overlap)
         side = tile
         if side is None:
-            output = width * height * spec.scale**2 * 3 * 4
-            budget = max(engine.memory_budget - output, MIN_TILE_BUDGET)
             bytes_per_pixel = int(spec.option("bytes_per_pixel") or 64 * 1024)
-            side = auto_tile_size(bytes_per_pixel, budget, options)
+            options = TileOptions(overlap=overlap, memory_budget=engine.memory_budget)
+            side = tile_for(height, width, spec.scale, 3, bytes_per_pixel, options)
         grid = make_grid(height, width, side, overlap)
         covered = len(grid) * grid.tile_h * grid.tile_w
         seconds += model_cost(spec) * covered / 1e6 / max(1, engine.threads)

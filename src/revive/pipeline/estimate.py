@@ -17,7 +17,7 @@ from ..models import ImageModel
 from ..stages.base import StageContext
 from ..stages.planning import Step
 from ..stages.upscale import UpscaleParams, model_passes
-from ..tiling import MIN_TILE_BUDGET, TileOptions, auto_tile_size
+from ..tiling import TileOptions, tile_for
 from ..types import Photo
 
 PROBE_SIDE = 48  # small enough to cost a fraction of a second even for big models on a CPU
@@ -73,9 +73,8 @@ def estimate_steps(steps: Iterable[Step], photo: Photo, context: StageContext) -
 
 def _auto_tile(model: ImageModel, width: int, height: int, overlap: int, context: StageContext) -> int:
     """The tile ``--tile auto`` will pick (see :func:`revive.tiling.process_tiled`)."""
-    output_bytes = width * height * model.scale * model.scale * 3 * 4
-    budget = max(context.engine.memory_budget - output_bytes, MIN_TILE_BUDGET)
-    return auto_tile_size(model.bytes_per_input_pixel(), budget, TileOptions(overlap=overlap))
+    options = TileOptions(overlap=overlap, memory_budget=context.engine.memory_budget)
+    return tile_for(height, width, model.scale, 3, model.bytes_per_input_pixel(), options)
 
 
 def announce_estimate(steps: Iterable[Step], photo: Photo, context: StageContext) -> float | None:
