@@ -53,8 +53,8 @@ def estimate_steps(steps: Iterable[Step], photo: Photo, context: StageContext) -
     for step in steps:
         params = step.params
         model_name = getattr(params, "model", None)
-        if step.track != "both" or model_name is None:
-            continue
+        if step.track != "both" or model_name is None or model_name not in context.engine.registry:
+            continue  # a diffusion step names a folder, not a registered model: it times itself as it runs
         model = context.engine.load(model_name)
         rate = seconds_per_pixel(model, photo)
         scale = getattr(params, "scale", None)
