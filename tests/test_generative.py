@@ -307,3 +307,32 @@ def test_progress_counts_model_calls_and_the_refiner_is_kept_warm(tiny, small_ca
     second = api.process(small_cat, request, engine=engine)
     assert len(engine._cache) == cached
     assert np.array_equal(pixels(first), pixels(second))
+
+
+# --- CUDA (run on a lent GPU; skipped elsewhere) -----------------------------------------------------
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU: torch.cuda.is_available() is False")
+@pytest.mark.parametrize("offload", ["none", "model", "sequential"])
+def test_creative_on_cuda_runs_in_half_precision_within_any_memory_plan(tiny, small_cat, monkeypatch, offload):
+    import torch
+
+    from revive.models import diffusion, refiner
+
+    monkeypatch.setattr(diffusion, "plan_memory", lambda *args: diffusion.MemoryPlan(
+        attention_slicing=offload != "none", offload=offload))  # type: ignore[arg-type]
+    engine = Engine(options=LoadOptions(device="cuda"))
+    # scale 1: generation alone (the faithful upscale's ncnn models are tested elsewhere)
+    first = pixels(creative(small_cat, tiny, engine, scale=1.0, creativity=0.6))
+    second = pixels(creative(small_cat, tiny, engine, scale=1.0, creativity=0.6))
+    loaded = next(v for v in engine._cache.values() if isinstance(v, refiner.Refiner))
+    assert loaded.dtype == torch.float16 and loaded.device.startswith("cuda") and loaded.plan.offload == offload
+    assert np.isfinite(first).all() and np.array_equal(first, second)  # same seed, same pixels on the GPU too
+    on_cpu = pixels(creative(small_cat, tiny, Engine(options=ONE_THREAD), scale=1.0, creativity=0.6))
+    assert psnr(first, on_cpu) > 25  # the seed's noise is drawn on the CPU: the same picture in fp16
