@@ -336,3 +336,48 @@ def test_creative_on_cuda_runs_in_half_precision_within_any_memory_plan(tiny, sm
     assert np.isfinite(first).all() and np.array_equal(first, second)  # same seed, same pixels on the GPU too
     on_cpu = pixels(creative(small_cat, tiny, Engine(options=ONE_THREAD), scale=1.0, creativity=0.6))
     assert psnr(first, on_cpu) > 25  # the seed's noise is drawn on the CPU: the same picture in fp16
+
+
+# --- Content Credentials (C2PA) ---------------------------------------------------------------------
+
+def _manifest(path: Path) -> dict:
+    import c2pa
+
+    with open(path, "rb") as f, c2pa.Reader("image/png", f) as reader:
+        return json.loads(reader.json())
+
+
+def test_generated_outputs_carry_a_signed_c2pa_manifest_and_others_none(tiny, home, small_cat, tmp_path):
+    pytest.importorskip("c2pa", reason="c2pa-python comes with the gen extra")
+    src = tmp_path / "cat.png"
+    Image.fromarray(small_cat).save(src)
+    base, controlnet = tiny
+    out = tmp_path / "gen.png"
+    result = runner.invoke(app, ["upscale", str(src), "--creative", "--model", str(base), "--controlnet", str(controlnet),
+                                 "--scale", "2", "--seed", "8", "--steps", str(STEPS), "--threads", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    store = _manifest(out)
+    assert store["validation_state"] == "Valid"  # signed and intact; the local identity is (rightly) untrusted
+    assert {s["code"] for s in store.get("validation_status", [])} <= {"signingCredential.untrusted"}
+    manifest = store["manifests"][store["active_manifest"]]
+    labels = {a["label"]: a["data"] for a in manifest["assertions"]}
+    action = next(iter(labels[k] for k in labels if k.startswith("c2pa.actions")))["actions"][0]
+    assert action["digitalSourceType"].endswith("compositeWithTrainedAlgorithmicMedia")
+    stages = labels["org.revive-photo.processing"]["stages"]
+    creative_stage = next(s for s in stages if s["name"] == "creative")
+    assert creative_stage["generative"] and creative_stage["params"]["seed"] == 8
+    key = home / "c2pa" / "key.pem"
+    assert key.is_file() and key.stat().st_mode & 0o077 == 0  # the local signing key is its owner's only
+    # a changed pixel breaks the manifest's hash
+    pixels_now = np.asarray(Image.open(out)).copy()
+    pixels_now[5, 5] ^= 1
+    tampered = tmp_path / "tampered.png"
+    with Image.open(out) as im:
+        Image.fromarray(pixels_now).save(tampered, pnginfo=None)
+    plain = tmp_path / "plain.png"
+    assert runner.invoke(app, ["upscale", str(src), "--scale", "2", "-o", str(plain)]).exit_code == 0
+    import c2pa
+
+    for unsigned in (tampered, plain):
+        with pytest.raises(c2pa.C2paError):
+            _manifest(unsigned)
