@@ -7,7 +7,10 @@ of each σ and a uniform disc (a defocused lens) of each radius. The disc's spec
 set its rings apart from a Gaussian's smooth fall; the better family names the kernel. The confidence
 is how much better the best fit is than any sharp one, times how well it fits at all (a photo
 enlarged by resampling is soft too, but its spectrum ends in a cliff no lens kernel fits, and a
-Gaussian deconvolution would only over-sharpen it). On skimage photos the fit recovers
+Gaussian deconvolution would only over-sharpen it: −2.5 to −4 dB on skimage photos enlarged ×3). A
+third family, a cliff (a steep low-pass at each cut-off frequency), stands for resampling: unless a
+lens kernel fits at least four times closer, the photo reads as enlarged (by about 0.5 / cut-off),
+not out of focus. On skimage photos the fit recovers
 Gaussian σ 1.5/2/3 within ±0.2 px and disc radii 3/4/6 exactly (a dark, sky-filled dusk photo
 reads 20 % low). The *edges* say whether the whole photo is soft: the re-blur edge width
 (:mod:`.sharpness`) is taken in a 6×6 grid of tiles, and the photo is blurred only when its sharpest
@@ -36,12 +39,14 @@ MIN_COVERAGE = 0.4  # share of the 6×6 tiles that hold edges (a phase-contrast 
 MIN_CONFIDENCE = 0.5
 FIT_LIMIT = 1.2  # mean squared log error at which a blur kernel explains nothing (blurs fit 0.01–0.44)
 DISC_MARGIN = 1.5  # the disc's fit must be this many times closer than the Gaussian's to be chosen
+CLIFF_MARGIN = 4.0  # a lens kernel must fit this many times closer than a cliff (lens blurs: 6–108; enlargements: 0.3–3.4)
 _GRID = 6
 _TILE_EDGES = 8  # strong edge pixels a tile needs to be measured
 _SHARP_SIGMA = 0.6  # the softest a sharp photo's spectrum fits
 _SIGMAS = np.round(np.arange(0.3, 5.01, 0.1), 2)
 _RADII = np.arange(0.75, 10.01, 0.25)
 _ALPHAS = np.arange(1.0, 3.51, 0.25)
+_CUTOFFS = np.arange(0.05, 0.451, 0.01)  # cycles per pixel
 _BINS = 64
 
 
@@ -56,6 +61,7 @@ class FocusBlurReport(Measurement):
     sharpest_px: float | None  # edge width (σ) of the sharpest quarter of the tiles
     coverage: float
     confidence: float
+    enlarged_by: float = 0.0  # the spectrum ends in a cliff like a photo enlarged ~this much (0: it does not)
 
     label = "focus blur"
     rule = (f"fitted σ and sharpest tiles' edge σ > {ATTENTION_SIGMA_PX:g} px, edges in ≥ {MIN_COVERAGE:.0%} "
@@ -65,7 +71,7 @@ class FocusBlurReport(Measurement):
     def attention(self) -> bool:
         return (self.sigma_px is not None and self.sharpest_px is not None and self.sigma_px > ATTENTION_SIGMA_PX
                 and self.sharpest_px > ATTENTION_SIGMA_PX and self.coverage >= MIN_COVERAGE
-                and self.confidence >= MIN_CONFIDENCE)
+                and self.confidence >= MIN_CONFIDENCE and not self.enlarged_by)
 
     @property
     def kernel_text(self) -> str:
@@ -76,7 +82,11 @@ class FocusBlurReport(Measurement):
             return "focus: not measurable (under 64 px, or no edges)"
         edges = "no edges" if self.sharpest_px is None else f"sharpest edges σ {self.sharpest_px:.1f} px"
         detail = f"{self.kernel_text}, {edges}, blur confidence {self.confidence:.2f}"
-        return f"focus blur: {detail}" if self.attention else f"in focus ({detail})"
+        if self.attention:
+            return f"focus blur: {detail}"
+        if self.enlarged_by and self.sigma_px > ATTENTION_SIGMA_PX:
+            return f"soft like a photo enlarged ~×{self.enlarged_by:.1f} (its spectrum ends in a cliff), not out of focus"
+        return f"in focus ({detail})"
 
     def advice(self) -> str:
         return "soft all over (missed focus or a soft lens); deblur sharpens it"
@@ -89,15 +99,17 @@ def measure_focus(pixels: np.ndarray) -> FocusBlurReport:
     if square is None or sharpest is None:
         return FocusBlurReport(None, "gaussian", 0.0, sharpest, coverage, 0.0)
     freq, power = _radial_power(square)
-    gauss, disc, sharp = _fit(freq, power)
+    gauss, disc, cliff, sharp = _fit(freq, power)
     is_disc = disc[0] * DISC_MARGIN < gauss[0]
     sigma = disc[1] / 2 if is_disc else gauss[1]
     best = min(gauss[0], disc[0])
+    enlarged = 0.0 if cliff[0] > CLIFF_MARGIN * best else round(0.5 / cliff[1], 1)
     # sure when a blur explains the spectrum far better than sharpness does, and explains it well: an
     # enlarged photo's spectrum ends in a cliff with aliased copies no lens kernel fits (0.7–4 ×3.1)
     confidence = float(np.clip(1.0 - best / max(sharp, 1e-12), 0.0, 1.0) * np.clip(1.0 - best / FIT_LIMIT, 0.0, 1.0))
     return FocusBlurReport(round(float(sigma), 2), "disc" if is_disc else "gaussian",
-                           round(float(disc[1]), 2) if is_disc else 0.0, sharpest, coverage, round(confidence, 3))
+                           round(float(disc[1]), 2) if is_disc else 0.0, sharpest, coverage, round(confidence, 3),
+                           enlarged)
 
 
 def _sharpest_tiles(pixels: np.ndarray) -> tuple[float | None, float]:
@@ -139,9 +151,13 @@ def _disc_otf(radius: float, freq: np.ndarray) -> np.ndarray:
     return np.where(x < 1e-6, 1.0, 2 * j1 / np.maximum(x, 1e-9))
 
 
-def _fit(freq: np.ndarray, power: np.ndarray) -> tuple[tuple[float, float], tuple[float, float], float]:
-    """Best (residual, σ) of the Gaussians, best (residual, radius) of the discs, best residual of a sharp
-    Gaussian (σ ≤ 0.6). Residual: mean squared log error of A·f^−α·|H|² + N, A and N by least squares."""
+Fit = tuple[float, float]  # (residual, the kernel's size)
+
+
+def _fit(freq: np.ndarray, power: np.ndarray) -> tuple[Fit, Fit, Fit, float]:
+    """Best (residual, size) of the Gaussians (σ), of the discs (radius) and of the cliffs (cut-off
+    frequency: what resampling leaves), and the best residual of a sharp Gaussian (σ ≤ 0.6). Residual:
+    mean squared log error of A·f^−α·|H|² + N, A and N by least squares."""
     laws = freq[None, :] ** -_ALPHAS[:, None]
     log_power = np.log(power)
 
@@ -158,5 +174,6 @@ def _fit(freq: np.ndarray, power: np.ndarray) -> tuple[tuple[float, float], tupl
 
     gauss = [(residual(np.exp(-2 * np.pi**2 * s**2 * freq**2)), float(s)) for s in _SIGMAS]
     discs = [(residual(_disc_otf(r, freq)), float(r)) for r in _RADII]
+    cliffs = [(residual(1.0 / (1.0 + (freq / c) ** 16)), float(c)) for c in _CUTOFFS]
     sharp = min(r for r, s in gauss if s <= _SHARP_SIGMA)
-    return min(gauss), min(discs), sharp
+    return min(gauss), min(discs), min(cliffs), sharp
