@@ -174,9 +174,10 @@ def plan_deblur(ctx: PlanContext) -> list[Step]:
     focus = d.focus
     if focus.attention and focus.sigma_px is not None:
         strength = FOCUS_STRENGTH if forced is None else forced
-        shape = ({"radius": round(min(20.0, focus.radius_px), 2)} if focus.kernel == "disc"
-                 else {"sigma": round(min(10.0, focus.sigma_px), 2)})
-        params = DeblurParams(**shape, strength=strength, model=model, **tiling)
+        disc = focus.kernel == "disc"
+        params = DeblurParams(sigma=0.0 if disc else round(min(10.0, focus.sigma_px), 2),
+                              radius=round(min(20.0, focus.radius_px), 2) if disc else 0.0,
+                              strength=strength, model=model, **tiling)
         return [Step("deblur", params, f"{focus.summary()}, edges found over {focus.coverage:.0%} of the frame → "
                                        f"deblur with {params.method} at strength {strength:.2g}")]
     blur = d.sharpness.blur_px
