@@ -197,3 +197,13 @@ def test_diagnose_and_dry_run_report_the_focus_blur(tmp_path, chelsea, monkeypat
     dry = runner.invoke(app, ["enhance", str(path), "--dry-run", "--scale", "1"])
     assert dry.exit_code == 0, dry.output
     assert "deblur with deconvolution of a σ" in dry.stdout and "focus blur" in dry.stdout
+
+
+def test_an_upscaler_that_removes_blur_itself_gets_the_photo_as_it_is(chelsea):
+    """--look sharp picks Real-ESRGAN, declared to remove blur: the deconvolution then only cleans the
+    guard's reference (as denoise does for noise), so the two never sharpen the same photo twice."""
+    d = diagnose(Photo(blurred(f32(chelsea), "gaussian", 2.0)))
+    sharp = plan_for(d, EnhanceOptions.make(scale=2, look="sharp"))
+    assert sharp.step("deblur").track == "reference" and "removes it itself" in sharp.step("deblur").reason
+    faithful = plan_for(d, EnhanceOptions.make(scale=2))
+    assert faithful.step("deblur").track == "both"

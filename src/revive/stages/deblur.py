@@ -28,7 +28,7 @@ from ..analysis.motion import disc_kernel, gaussian_kernel, motion_kernel
 from ..errors import InvalidParameter
 from ..types import Photo
 from .base import StageContext, StageInfo, StageOption
-from .denoise import blend_pixels, check_strength, classical_step, run_restoration_model
+from .denoise import blend_pixels, check_strength, classical_step, cleanup_step, run_restoration_model
 from .planning import PlanContext, Step, first_name
 
 NOISE_TO_SIGNAL = 0.01  # K: what 8-bit rounding and mild sensor noise call for (bench: 0.003 rings, 0.01 gains most)
@@ -178,8 +178,9 @@ def plan_deblur(ctx: PlanContext) -> list[Step]:
         params = DeblurParams(sigma=0.0 if disc else round(min(10.0, focus.sigma_px), 2),
                               radius=round(min(20.0, focus.radius_px), 2) if disc else 0.0,
                               strength=strength, model=model, **tiling)
-        return [Step("deblur", params, f"{focus.summary()}, edges found over {focus.coverage:.0%} of the frame → "
-                                       f"deblur with {params.method} at strength {strength:.2g}")]
+        # like denoise: an upscale model that removes blur itself (Real-ESRGAN) gets the photo as it is
+        return [cleanup_step(ctx, "deblur", params, f"{focus.summary()}, edges found over {focus.coverage:.0%} "
+                                                    "of the frame", "blur")]
     blur = d.sharpness.blur_px
     if forced is not None and blur is not None and d.sharpness.attention:
         params = DeblurParams(sigma=round(min(10.0, blur), 2), strength=forced, model=model, **tiling)
