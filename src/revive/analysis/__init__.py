@@ -27,7 +27,7 @@ from .jpeg import JpegReport, measure_jpeg, quality_from_tables
 from .motion import MotionBlurReport, measure_motion
 from .noise import NoiseReport, measure_noise
 from .regions import RegionsReport, measure_regions
-from .sharpness import ResolutionReport, SharpnessReport, measure_resolution, measure_sharpness
+from .sharpness import ResolutionReport, SharpnessReport, edge_widths, measure_resolution, measure_sharpness
 
 __all__ = [
     "ColorCastReport", "ContentReport", "Diagnosis", "ExposureReport", "FacesReport", "FocusBlurReport", "JpegReport",
@@ -81,16 +81,17 @@ def diagnose(photo: Photo) -> Diagnosis:
     """Measure a photo. Pure and deterministic; a 12 MP photo takes 1–2 s (large photos are measured on a central crop)."""
     pixels = photo.pixels
     faces = measure_faces(pixels)
+    widths = edge_widths(pixels)  # read by both the edge blur and the focus blur
     return Diagnosis(
         resolution=measure_resolution(pixels),
         noise=measure_noise(pixels),
         jpeg=measure_jpeg(pixels, photo.meta.jpeg_quantization),
-        sharpness=measure_sharpness(pixels),
+        sharpness=measure_sharpness(pixels, widths),
         color_cast=measure_cast(pixels),
         exposure=measure_exposure(pixels),
         content=measure_content(pixels),
         faces=faces,
         motion=measure_motion(pixels),
-        focus=measure_focus(pixels),
+        focus=measure_focus(pixels, widths),
         regions=measure_regions(pixels, faces.faces),
     )

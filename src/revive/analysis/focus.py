@@ -4,24 +4,24 @@ Two measurements must agree. The *spectrum* says what blurred the photo: a natur
 averaged power falls as a power law A·f^−α, and a blur multiplies it by |H(f)|², so the photo's
 spectrum is fitted, over a grid of α, by A·f^−α·|H(f)|² + N (N: the noise floor) for a Gaussian H
 of each σ and a uniform disc (a defocused lens) of each radius. The disc's spectral zeros (2J₁(x)/x)
-set its rings apart from a Gaussian's smooth fall; the better family names the kernel. The confidence
-is how much better the best fit is than any sharp one, times how well it fits at all (a photo
-enlarged by resampling is soft too, but its spectrum ends in a cliff no lens kernel fits, and a
-Gaussian deconvolution would only over-sharpen it: −2.5 to −4 dB on skimage photos enlarged ×3). A
-third family, a cliff (a steep low-pass at each cut-off frequency), stands for resampling: unless a
-lens kernel fits at least four times closer, the photo reads as enlarged (by about 0.5 / cut-off),
-not out of focus. On skimage photos the fit recovers
-Gaussian σ 1.5/2/3 within ±0.2 px and disc radii 3/4/6 exactly (a dark, sky-filled dusk photo
-reads 20 % low). The *edges* say whether the whole photo is soft: the re-blur edge width
-(:mod:`.sharpness`) is taken in a 6×6 grid of tiles, and the photo is blurred only when its sharpest
-quarter of tiles is soft too, over a good share of the frame. A photo with a shallow depth of
-field has a sharp subject and is not blurred; JPEG blocking and noise add sharp edges and read
-sharp; a scene soft by nature (a cell under a phase microscope: soft edges in a fifth of the frame)
-lacks the coverage; a small photo is sharp at its own scale.
+set its rings apart from a Gaussian's smooth fall; the better family names the kernel. On skimage
+photos the fit recovers Gaussian σ 1.5/2/3 within ±0.2 px and disc radii 3/4/6 exactly (a dark,
+sky-filled dusk photo reads 20 % low). The confidence is how much better the best fit is than any
+sharp one, times how well it fits at all. A third family, a cliff (a steep low-pass at each cut-off
+frequency), stands for resampling: a photo enlarged by resampling is soft too, but unless a lens
+kernel fits at least four times closer than a cliff it reads as enlarged (by about 0.5 / cut-off),
+not out of focus — deconvolving it as a Gaussian loses 2.5–4 dB (skimage photos enlarged ×3).
 
-Sizes are in pixels of the photo as it is: the same photo at 50 % reads half the σ (within ±0.3 px
-and the area filter's own softness), so a blur flagged at 100 % stays flagged at 50 % from σ 3
-(disc radius 6) up, and a sharp photo is sharp at both sizes.
+The *edges* say whether the whole photo is soft: the re-blur edge width (:mod:`.sharpness`) is
+taken in a 6×6 grid of tiles, and the photo is blurred only when its sharpest quarter of tiles is
+soft too, over a good share of the frame. A photo with a shallow depth of field has a sharp subject
+and is not blurred; JPEG blocking and noise add sharp edges and read sharp; a scene soft by nature
+(a cell under a phase microscope: soft edges in a third of the frame) lacks the coverage; a small
+photo is sharp at its own scale.
+
+Sizes are in pixels of the photo as it is: the same photo at 50 % reads half the σ (within ±0.3 px,
+after the area filter's own ~0.5 px in quadrature), so a blur flagged at 100 % stays flagged at 50 %
+from σ 3 (disc radius 6) up, and a sharp photo is sharp at both sizes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 
 from ._base import Measurement
 from .motion import windowed_square
-from .sharpness import edge_widths
+from .sharpness import EdgeWidths, edge_widths
 
 ATTENTION_SIGMA_PX = 1.2  # Gaussian σ (a disc: radius / 2) of the spectrum and of the sharpest tiles
 MIN_COVERAGE = 0.4  # share of the 6×6 tiles that hold edges (a phase-contrast cell: 0.33)
@@ -65,7 +65,7 @@ class FocusBlurReport(Measurement):
 
     label = "focus blur"
     rule = (f"fitted σ and sharpest tiles' edge σ > {ATTENTION_SIGMA_PX:g} px, edges in ≥ {MIN_COVERAGE:.0%} "
-            f"of the frame, confidence ≥ {MIN_CONFIDENCE:g}")
+            f"of the frame, confidence ≥ {MIN_CONFIDENCE:g}, not enlarged (a cliff fits ≥ {CLIFF_MARGIN:g}× worse)")
 
     @property
     def attention(self) -> bool:
@@ -92,9 +92,10 @@ class FocusBlurReport(Measurement):
         return "soft all over (missed focus or a soft lens); deblur sharpens it"
 
 
-def measure_focus(pixels: np.ndarray) -> FocusBlurReport:
-    """The focus blur of float RGB/gray pixels in [0, 1]."""
-    sharpest, coverage = _sharpest_tiles(pixels)
+def measure_focus(pixels: np.ndarray, widths: EdgeWidths | None = None) -> FocusBlurReport:
+    """The focus blur of float RGB/gray pixels in [0, 1] (``widths``: their :func:`edge_widths`, when
+    already measured)."""
+    sharpest, coverage = _sharpest_tiles(widths if widths is not None else edge_widths(pixels))
     square = windowed_square(pixels)
     if square is None or sharpest is None:
         return FocusBlurReport(None, "gaussian", 0.0, sharpest, coverage, 0.0)
@@ -112,9 +113,8 @@ def measure_focus(pixels: np.ndarray) -> FocusBlurReport:
                            enlarged)
 
 
-def _sharpest_tiles(pixels: np.ndarray) -> tuple[float | None, float]:
+def _sharpest_tiles(widths: EdgeWidths | None) -> tuple[float | None, float]:
     """The edge σ of the sharpest quarter of the measured tiles, and the share of tiles measured."""
-    widths = edge_widths(pixels)
     if widths is None or widths.sigmas.size == 0:
         return None, 0.0
     h, w = widths.shape

@@ -118,8 +118,9 @@ def edge_widths(pixels: np.ndarray) -> EdgeWidths | None:
     return EdgeWidths(sigmas, rows, cols, (y.shape[0], y.shape[1]), count)
 
 
-def measure_sharpness(pixels: np.ndarray) -> SharpnessReport:
-    widths = edge_widths(pixels)
+def measure_sharpness(pixels: np.ndarray, widths: EdgeWidths | None = None) -> SharpnessReport:
+    """The median edge blur (``widths``: :func:`edge_widths` of these pixels, when already measured)."""
+    widths = widths if widths is not None else edge_widths(pixels)
     if widths is None:
         return SharpnessReport(None, 1.0, 0)
     if widths.sigmas.size == 0:
