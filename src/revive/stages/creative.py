@@ -116,7 +116,7 @@ class CreativeParams:
         return self.factor * LOCK_SIGMA_LOW * (LOCK_SIGMA_HIGH / LOCK_SIGMA_LOW) ** self.resemblance
 
     @classmethod
-    def resolve(cls, settings: CreativeSettings, preset: Preset, factor: float, **extra: object) -> CreativeParams:
+    def resolve(cls, settings: CreativeSettings, preset: Preset, factor: float) -> CreativeParams:
         """The user's settings over the preset's sliders."""
         def pick(value: float | None, default: float) -> float:
             return default if value is None else value
@@ -125,8 +125,7 @@ class CreativeParams:
                    resemblance=pick(settings.resemblance, preset.resemblance), hdr=pick(settings.hdr, preset.hdr),
                    prompt=settings.prompt, negative_prompt=settings.negative_prompt, seed=settings.seed,
                    steps=settings.steps, guidance=settings.guidance, diffusion_model=settings.diffusion_model,
-                   config=settings.config, controlnet=settings.controlnet, factor=factor, subject=preset.subject,
-                   **extra)  # type: ignore[arg-type]
+                   config=settings.config, controlnet=settings.controlnet, factor=factor, subject=preset.subject)
 
 
 def draw_seed(settings: CreativeSettings) -> CreativeSettings:
