@@ -25,6 +25,7 @@ from .options import (
     TILE,
     parse_pairs,
     parse_print,
+    stage_option,
 )
 
 
@@ -37,13 +38,13 @@ def enhance(
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
     print_size: PRINT = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
-    faces: Annotated[str, typer.Option(metavar="auto|on|off|0-1", help="Face restoration (needs a face model: revive models pull gfpgan-1.4); a number sets its strength.")] = "auto",
-    denoise: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Noise and JPEG cleanup: auto, off, or a strength.")] = "auto",
-    color: Annotated[str, typer.Option(metavar="auto|off", help="White balance, exposure and contrast.")] = "auto",
-    deblur: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Motion-blur removal.")] = "auto",
-    sky: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Grade a blown or dull sky.")] = "auto",
-    skin: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Warm or neutralise skin, nothing else.")] = "auto",
-    foliage: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Lift foliage gently.")] = "auto",
+    faces: Annotated[str, stage_option("faces", "Needs a face model: revive models pull gfpgan-1.4.")] = "auto",
+    denoise: Annotated[str, stage_option("denoise")] = "auto",
+    color: Annotated[str, stage_option("color")] = "auto",
+    deblur: Annotated[str, stage_option("deblur")] = "auto",
+    sky: Annotated[str, stage_option("sky")] = "auto",
+    skin: Annotated[str, stage_option("skin")] = "auto",
+    foliage: Annotated[str, stage_option("foliage")] = "auto",
     color_reference: Annotated[Optional[Path], typer.Option("--color-reference", metavar="FILE", help="Match the colours of this photo.")] = None,  # noqa: UP045
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
     look: Annotated[str, typer.Option(metavar="faithful|balanced|sharp", help="How the upscale model is chosen and how strictly the guard holds it.")] = "faithful",
