@@ -49,6 +49,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, photos, fake_model
     assert "face.png → " in out and "cup.png → " in out and "dry run: nothing written" in out
     assert "1. " in out and "upscale ×4 with realesrgan-x4plus" in out and "fidelity" in out
     assert "findings:" in out and "64×64 → 256×256" in out
+    assert out.count("time: about ") == 2  # the declared-cost prior: nothing is loaded in a dry run
 
 
 def test_dry_run_json_is_the_plan_as_data(photos, fake_model):
@@ -62,6 +63,7 @@ def test_dry_run_json_is_the_plan_as_data(photos, fake_model):
     assert steps["upscale"]["params"]["scale"] == 2.0 and steps["fidelity"]["params"]["strength"] == 0.6
     assert all(s["reason"] for s in plan["steps"])
     assert "noise" in plan["diagnosis"] and "faces" in plan["diagnosis"]
+    assert plan["estimated_seconds"] > 0
 
 
 def test_overrides_reach_the_plan(tmp_path, astronaut, fake_model):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from .common import make_engine, out_console, parse_tile, prepare, print_json, run_command
+from .common import duration_text, make_engine, out_console, parse_tile, prepare, print_json, run_command
 from .options import (
     DEVICE,
     FORMAT,
@@ -118,11 +118,15 @@ def _dry_run(jobs: list[api.Job], request: api.EnhanceRequest, engine: api.Engin
             failures += 1
             error_line(str(err), job.source.name)
             continue
+        seconds = api.estimate_seconds(plan, engine)
         if json_lines:
-            print_json({"input": job.source.name, "output": sink, "dry_run": True, **plan.to_dict()})
+            print_json({"input": job.source.name, "output": sink, "dry_run": True, **plan.to_dict(),
+                        "estimated_seconds": round(seconds, 1)})
             continue
         out_console.print(f"{job.source.name} → {sink}  (dry run: nothing written)", markup=False)
         out_console.print("  " + plan.explain().replace("\n", "\n  "), markup=False)
+        out_console.print(f"  time: about {duration_text(seconds)} on this computer's CPU (from declared costs)",
+                          markup=False)
         out_console.print()
     return EXIT_FAILED if failures else EXIT_OK
 
