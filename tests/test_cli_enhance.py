@@ -182,7 +182,7 @@ def test_stage_flags_advertise_exactly_what_the_library_accepts(tmp_path, photos
         keywords = {a for a in option.accepts if a != "strength"}
         clause = option.help.rsplit(":", 1)[-1]  # "auto, on (…) or off": the values the help's prose lists
         assert {w for w in ("auto", "on", "off") if f" {w}" in f" {clause.replace(',', ' ')}"} == keywords, name
-        assert ("strength" in clause) == ("strength" in option.accepts), name
+        assert ("0..1" in clause) == ("strength" in option.accepts), name  # "a strength 0..1", "a creativity 0..1"
         if name in shown:
             assert shown[name].metavar == option.metavar and option.help in (shown[name].help or ""), name
         advertised = _values(option.metavar)

@@ -94,3 +94,6 @@ def test_the_probe_runs_only_when_the_prior_says_the_wait_may_matter(astronaut) 
     assert seconds is not None and said == [seconds]
     assert seconds < 60  # the probe, not the declared 100 000 thread-s/MP, priced the run
     assert announce_estimate([Step("color", ColorParams(exposure=0.5), "")], photo, context) is None  # no model
+    folder = Step("denoise", DenoiseParams(sigma=10.0, model="/models/a-diffusers-folder"), "")
+    assert announce_estimate([folder], photo, context) is None  # not a registered model: it times itself
+    assert estimate_seconds([folder], (256, 256), engine) == pytest.approx(0.065536 * default_stages().get("denoise").seconds_per_mp)

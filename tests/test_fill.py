@@ -1,7 +1,6 @@
 """`revive fill` with a tiny Stable Diffusion inpainting pipeline built here from random components.
 
-The pipeline is written to a temporary folder by the test itself (never committed: a folder saved by
-one transformers major version can silently re-initialise the text encoder under another) and read
+The pipeline is written to a temporary folder by the test session (tests/_diffusion.py) and read
 back through the same path a user's folder takes.
 """
 
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _diffusion import tiny_inpainting_pipeline
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -30,49 +30,9 @@ THREADS = ("--threads", "1")
 ONE_THREAD = LoadOptions(threads=1)
 
 
-def _byte_vocab() -> dict[str, int]:
-    """A byte-level CLIP vocabulary: the two specials, the 256 byte characters and their end-of-word forms.
-    Without it every character is the unknown token and prompts cannot differ."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = iter(range(256, 512))
-    chars = [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        for c in chars:
-            vocab[c + suffix] = len(vocab)
-    return vocab
-
-
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 9-channel inpainting UNet, a 2-block VAE, a 2-layer CLIP text encoder and DDIM, seeded, saved as a folder."""
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-sd-inpaint")
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=9, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=(2, 4), norm_num_groups=16)
-    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                        norm_num_groups=16)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-        num_hidden_layers=2, vocab_size=514, max_position_embeddings=77, layer_norm_eps=1e-5))
-    vocab_dir = folder / "vocab"
-    vocab_dir.mkdir()
-    (vocab_dir / "vocab.json").write_text(json.dumps(_byte_vocab()))
-    (vocab_dir / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(vocab_dir / "vocab.json"), str(vocab_dir / "merges.txt"), model_max_length=77)
-    scheduler = DDIMScheduler(steps_offset=1, clip_sample=False)
-    pipe = StableDiffusionInpaintPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                          requires_safety_checker=False)
-    pipe.save_pretrained(folder / "pipeline")
-    return folder / "pipeline"
+    return tiny_inpainting_pipeline(tmp_path_factory.mktemp("tiny-sd-inpaint"))
 
 
 @pytest.fixture

@@ -479,6 +479,54 @@ def restore_faces(
     return _like(result.photo, image)  # type: ignore[no-any-return]
 
 
+# --- generative upscaling --------------------------------------------------------------------------
+
+from .operations import CreativeRequest  # noqa: E402
+from .stages.creative import CreativeParams  # noqa: E402
+from .stages.creative import check_ready as _check_creative  # noqa: E402
+from .stages.planning import CreativeSettings  # noqa: E402
+
+__all__ += ["CreativeRequest", "CreativeSettings", "check_creative_model", "creative_upscale"]
+
+
+def creative_upscale(
+    image: ImageT,
+    *,
+    scale: float | None = None,
+    creativity: float | None = None,
+    resemblance: float | None = None,
+    hdr: float | None = None,
+    prompt: str = "",
+    negative_prompt: str = "",
+    seed: int | None = None,
+    steps: int = 20,
+    model: str | None = None,
+    controlnet: str | None = None,
+    engine: Engine | None = None,
+    progress: StageProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImageT:
+    """Generative upscaling: the autopilot's faithful upscale, then Stable Diffusion (local weights, the
+    ``revive-photo[gen]`` extra) adds plausible detail over seamless latent tiles. Sliders left at None
+    take the preset for the photo's subject; the same ``seed`` gives the same pixels. The seed drawn
+    when none is given, the plan and the record: :func:`process` with a :class:`CreativeRequest`."""
+    settings = CreativeSettings(creativity=creativity, resemblance=resemblance, hdr=hdr, prompt=prompt,
+                                negative_prompt=negative_prompt, seed=seed, steps=steps, diffusion_model=model,
+                                controlnet=controlnet)
+    request = CreativeRequest(scale=scale, generation=settings)
+    result = operations().get("creative").run(_to_photo(image), request, _context(engine, progress, cancel))
+    assert result.photo is not None  # the creative operation always returns a photo
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
+def check_creative_model(settings: CreativeSettings | None = None, *, engine: Engine | None = None) -> None:
+    """Refuse, before any slow work, a generative upscale that cannot run: no weights (the message says
+    which to get and where to put them), no diffusers, a ControlNet folder that is not there."""
+    s = settings or CreativeSettings()
+    params = CreativeParams(diffusion_model=s.diffusion_model, config=s.config, controlnet=s.controlnet)
+    _check_creative(params, StageContext(engine or default_engine()))
+
+
 # --- time estimates --------------------------------------------------------------------------------
 
 from .pipeline.estimate import plan_seconds as _plan_seconds  # noqa: E402

@@ -30,10 +30,11 @@ from .pipeline.runner import EnhanceResult, enhance_photo
 from .stages import StageRegistry, default_stages
 from .stages.base import StageContext
 from .stages.color_transfer import ColorTransferParams, ColorTransferStage
+from .stages.creative import draw_seed
 from .stages.erase import EraseParams, erase_photo
 from .stages.faces import FaceParams, face_spec, restore_faces_in
 from .stages.fill import FillParams, fill
-from .stages.planning import MAX_SCALE, PrintSize, Step
+from .stages.planning import MAX_SCALE, CreativeSettings, PrintSize, Step
 from .stages.relight import RelightParams, RelightStage
 from .stages.upscale import UpscaleParams, UpscaleStage
 from .types import ParamValue, Photo, StageRecord
@@ -132,6 +133,8 @@ def _build(cls: type, fields: Mapping[str, str], files: Mapping[str, Any], used:
                 values[f.name] = files[f.name]
         elif f.name in fields:
             used.add(f.name)
+            if f.metadata.get("name_only"):
+                _check_name(f.name, fields[f.name])
             values[f.name] = _convert(f.name, fields[f.name], hint)
         if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise InvalidParameter(f"{cls.__name__} needs {f.name}")
@@ -141,6 +144,14 @@ def _build(cls: type, fields: Mapping[str, str], files: Mapping[str, Any], used:
         used.update(settings)
         values["options"] = dataclasses.replace(values["options"], settings=tuple(settings.items()))
     return cls(**values)
+
+
+def _check_name(field_name: str, text: str) -> None:
+    """A model named in text is a name in the store: a path would let a form load any file on this machine."""
+    value = text.strip()
+    if "/" in value or "\\" in value or value.startswith(("~", ".")) or PurePath(value).is_absolute():
+        raise InvalidParameter(f"{field_name} takes the name of a folder in the model store, not a path "
+                               f"(got {text!r}); put the model in the store's models folder and name it")
 
 
 def _options_of(hint: Any) -> tuple[Any, ...]:
@@ -306,8 +317,48 @@ def _upscale_tag(request: UpscaleRequest, context: StageContext) -> str:
 
 def _enhance_with(stages: StageRegistry) -> Callable[[Photo, EnhanceRequest, StageContext], OperationResult]:
     def run(photo: Photo, request: EnhanceRequest, context: StageContext) -> OperationResult:
-        result: EnhanceResult = enhance_photo(photo, check_settings(request.options, stages), context, stages=stages)
+        # a seed drawn now is in the plan, so the record holds the one that made the pixels
+        options = dataclasses.replace(request.options, creative=draw_seed(request.options.creative))
+        result: EnhanceResult = enhance_photo(photo, check_settings(options, stages), context, stages=stages)
         details = {"steps": [s.stage for s in result.plan.steps], **result.to_dict()}
+        return OperationResult(result.photo, enhance_records(result, stages), details, result.notes, result)
+
+    return run
+
+
+@dataclass(frozen=True)
+class CreativeRequest:
+    """Generative upscaling: the autopilot's faithful upscale, then diffusion adds plausible detail
+    (creativity, resemblance and HDR sliders; seeded; the output is marked as generated)."""
+
+    scale: float | None = field(default=None, metadata={
+        "help": "Upscale factor (empty: from the photo's size; 1: refine at this size)", "range": (0.0, MAX_SCALE)})
+    print_size: PrintSize | None = field(default=None, metadata={
+        "advanced": True, "help": "Print to fill, e.g. 30x40cm@300 (with no scale)"})
+    upscaler: str | None = field(default=None, metadata={
+        "model": "upscale", "advanced": True, "help": "Model of the faithful upscale (empty: the autopilot's choice)"})
+    generation: CreativeSettings = CreativeSettings()
+
+    def options(self) -> EnhanceOptions:
+        """The autopilot's options for this request (``--look creative``, the seed drawn)."""
+        return EnhanceOptions(scale=self.scale, model=self.upscaler, print_size=self.print_size, look="creative",
+                              creative=draw_seed(self.generation))
+
+
+# faces restored (when a face model is installed) and protected, the faithful upscale, its guard (added by the
+# planner), then generation
+CREATIVE_STAGES = ("faces", "upscale", "creative")
+
+
+def _creative_with(stages: StageRegistry) -> Callable[[Photo, CreativeRequest, StageContext], OperationResult]:
+    only = StageRegistry(tuple(stages.get(name) for name in CREATIVE_STAGES))
+
+    def run(photo: Photo, request: CreativeRequest, context: StageContext) -> OperationResult:
+        result = enhance_photo(photo, request.options(), context, stages=only)
+        step = result.plan.step("creative")
+        params = step.params if step is not None else None
+        details = {"steps": [s.stage for s in result.plan.steps], **result.to_dict(), "generative": True,
+                   "seed": getattr(params, "seed", None), "model": getattr(params, "model", None)}
         return OperationResult(result.photo, enhance_records(result, stages), details, result.notes, result)
 
     return run
@@ -321,7 +372,8 @@ def enhance_records(result: EnhanceResult, stages: StageRegistry) -> tuple[Stage
             continue
         info = stages.get(step.stage) if step.stage in stages else None
         model = getattr(step.params, "model", None) if step.track != "plain" else None
-        generative = info is not None and info.generative and step.track != "plain"
+        # a generative stage generates only when it runs its model (creativity 0 does not)
+        generative = info is not None and info.generative and step.track != "plain" and info.runs_model(step.params)
         records.append(StageRecord(step.stage, model, params=scalar_params(step.to_dict()["params"]),
                                    generative=generative))
     return tuple(records)
@@ -380,8 +432,14 @@ def _run_fill(photo: Photo, request: FillRequest, context: StageContext) -> Oper
 
 
 def scalar_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
-    """Params as the XMP record stores them: scalars as they are, anything else as text."""
-    return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()}
+    """Params as the XMP record stores them: scalars as they are, anything else as text, and a file or
+    folder on this machine by its name only (an output travels; the layout of its maker's disk does not)."""
+    def value(v: Any) -> ParamValue:
+        if isinstance(v, str) and os.path.isabs(os.path.expanduser(v)) and os.path.exists(os.path.expanduser(v)):
+            return PurePath(v).name
+        return v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+
+    return {k: value(v) for k, v in params.items()}
 
 
 @dataclass(frozen=True)
@@ -427,6 +485,9 @@ def default_operations(stages: StageRegistry | None = None) -> OperationRegistry
                   _upscale_tag),
         Operation("enhance", EnhanceRequest, _enhance_with(stages), "the autopilot: diagnose, plan, run, guard",
                   lambda request, context: "enhanced"),
+        Operation("creative", CreativeRequest, _creative_with(stages),
+                  "generative upscaling: the faithful upscale, then diffusion adds plausible detail",
+                  lambda request, context: "creative"),
         Operation("diagnose", DiagnoseRequest, _run_diagnose, "measure what is wrong with a photo",
                   lambda request, context: "diagnosis", produces_image=False),
         *_region_operations(),

@@ -10,19 +10,29 @@ import typer
 from .. import api
 from .common import duration_text, make_engine, out_console, parse_tile, prepare, print_json, run_command
 from .options import (
+    CONFIG,
+    CONTROLNET,
+    CREATIVITY,
     DEVICE,
     FORMAT,
+    GUIDANCE,
+    HDR,
     INPUTS,
     JSON,
     MAX_PIXELS,
     MEMORY,
+    NEGATIVE_PROMPT,
     OUTPUT,
     OVERWRITE,
     PRINT,
     QUALITY,
     QUIET,
+    RESEMBLANCE,
+    SEED,
+    STEPS,
     THREADS,
     TILE,
+    creative_settings,
     parse_pairs,
     parse_print,
     stage_option,
@@ -47,7 +57,18 @@ def enhance(
     foliage: Annotated[str, stage_option("foliage")] = "auto",
     color_reference: Annotated[Optional[Path], typer.Option("--color-reference", metavar="FILE", help="Match the colours of this photo.")] = None,  # noqa: UP045
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
-    look: Annotated[str, typer.Option(metavar="faithful|balanced|sharp", help="How the upscale model is chosen and how strictly the guard holds it.")] = "faithful",
+    look: Annotated[str, typer.Option(metavar="faithful|balanced|sharp|creative", help="How the upscale model is chosen and how strictly the guard holds it; creative: then diffusion adds detail (marked as generated).")] = "faithful",
+    creativity: CREATIVITY = None,
+    resemblance: RESEMBLANCE = None,
+    hdr: HDR = None,
+    prompt: Annotated[str, typer.Option("--prompt", "-p", metavar="TEXT", help="Generative: what the photo shows (default: a generic photo prompt).")] = "",
+    negative_prompt: NEGATIVE_PROMPT = "",
+    seed: SEED = None,
+    steps: STEPS = 20,
+    guidance: GUIDANCE = 5.0,
+    gen_model: Annotated[Optional[str], typer.Option("--gen-model", metavar="PATH|NAME", help="Generative: the diffusion model, a diffusers folder, a checkpoint (with --config) or a folder name in the store (default: stable-diffusion).")] = None,  # noqa: UP045
+    controlnet: CONTROLNET = None,
+    config: CONFIG = None,
     strength: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, metavar="0-1", help="Share of the model's result over a plain resample (default: the look's).")] = None,  # noqa: UP045
     tile: TILE = "auto",
     threads: THREADS = None,
@@ -71,10 +92,15 @@ def enhance(
         flags = {"faces": faces, "denoise": denoise, "color": color, "deblur": deblur, "sky": sky, "skin": skin,
                  "foliage": foliage}
         chosen = {**flags, **parse_pairs(set_ or [])}
+        generation = creative_settings(creativity=creativity, resemblance=resemblance, hdr=hdr, prompt=prompt,
+                                       negative_prompt=negative_prompt, seed=seed, steps=steps, guidance=guidance,
+                                       model=gen_model, config=config, controlnet=controlnet)
         options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, look=look, tile=parse_tile(tile),
                                           print_size=parse_print(print_size), color_reference=color_reference,
-                                          **{k: v for k, v in chosen.items() if v != "auto"})
+                                          creative=generation, **{k: v for k, v in chosen.items() if v != "auto"})
         request = api.EnhanceRequest(api.check_options(options))
+        if not dry_run and (look == "creative" or chosen.get("creative", "off") not in ("off", "auto")):
+            api.check_creative_model(generation, engine=engine)  # weights and extra, before any file
         if report is not None:
             api.report_format(report)
         if model is not None:

@@ -9,20 +9,38 @@ import typer
 from .. import api
 from .common import make_engine, prepare, run_command, summary_line
 from .erase import BOX, CONTEXT, GROW, MASK, mask_and_boxes
-from .options import DEVICE, FORMAT, INPUTS, JSON, MAX_PIXELS, MEMORY, OUTPUT, OVERWRITE, QUALITY, QUIET, THREADS
+from .options import (
+    CONFIG,
+    DEVICE,
+    FORMAT,
+    GUIDANCE,
+    INPUTS,
+    JSON,
+    MAX_PIXELS,
+    MEMORY,
+    NEGATIVE_PROMPT,
+    OUTPUT,
+    OVERWRITE,
+    PROMPT,
+    QUALITY,
+    QUIET,
+    SEED,
+    STEPS,
+    THREADS,
+)
 
 
 def fill(
     inputs: INPUTS,
-    prompt: Annotated[str, typer.Option("--prompt", "-p", metavar="TEXT", help="What to put where the mask is.")],
+    prompt: PROMPT,
     mask: MASK = None,
     box: BOX = None,
-    negative_prompt: Annotated[str, typer.Option("--negative-prompt", "-n", metavar="TEXT", help="What to steer away from (needs --guidance above 1).")] = "",
-    seed: Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Seed: the same seed gives the same result (default: a random one, printed).")] = None,  # noqa: UP045
-    steps: Annotated[int, typer.Option(min=1, max=500, metavar="N", help="Denoising steps.")] = 30,
-    guidance: Annotated[float, typer.Option(min=0.0, max=50.0, metavar="X", help="How closely to follow the prompt (classifier-free guidance).")] = 7.5,
+    negative_prompt: NEGATIVE_PROMPT = "",
+    seed: SEED = None,
+    steps: STEPS = 30,
+    guidance: GUIDANCE = 7.5,
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="PATH|NAME", help="A diffusers folder, a checkpoint file (with --config), or a folder name in the store (default: sd-inpainting).")] = None,  # noqa: UP045
-    config: Annotated[Optional[str], typer.Option("--config", metavar="FOLDER", help="For a single-file checkpoint: a local diffusers folder of the same architecture.")] = None,  # noqa: UP045
+    config: CONFIG = None,
     output: OUTPUT = None,
     grow: GROW = None,
     context: CONTEXT = 0.5,

@@ -49,3 +49,24 @@ def parse_pairs(values: list[str]) -> dict[str, str]:
             raise api.InvalidParameter(f"--set takes OPTION=VALUE, got {value!r}")
         pairs[name.strip()] = setting.strip()
     return pairs
+
+
+# --- diffusion (fill, generative upscaling) ---------------------------------------------------------
+PROMPT = Annotated[str, typer.Option("--prompt", "-p", metavar="TEXT", help="What the picture shows or should show.")]
+NEGATIVE_PROMPT = Annotated[str, typer.Option("--negative-prompt", "-n", metavar="TEXT", help="What to steer away from (needs --guidance above 1).")]
+SEED = Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Seed: the same seed gives the same pixels (default: a random one, recorded).")]  # noqa: UP045
+STEPS = Annotated[int, typer.Option(min=1, max=500, metavar="N", help="Denoising steps.")]
+GUIDANCE = Annotated[float, typer.Option(min=0.0, max=50.0, metavar="X", help="How closely to follow the prompt (classifier-free guidance).")]
+CONFIG = Annotated[Optional[str], typer.Option("--config", metavar="FOLDER", help="For a single-file checkpoint: a local diffusers folder of the same architecture.")]  # noqa: UP045
+CREATIVITY = Annotated[Optional[float], typer.Option(min=0.0, max=1.0, metavar="0-1", help="Generative: how far diffusion may move from the faithful upscale (default: the subject's preset).")]  # noqa: UP045
+RESEMBLANCE = Annotated[Optional[float], typer.Option(min=0.0, max=1.0, metavar="0-1", help="Generative: how tightly the result is held to the faithful upscale (default: the preset).")]  # noqa: UP045
+HDR = Annotated[Optional[float], typer.Option(min=0.0, max=1.0, metavar="0-1", help="Generative: local contrast and micro-detail (default: the preset).")]  # noqa: UP045
+CONTROLNET = Annotated[Optional[str], typer.Option("--controlnet", metavar="FOLDER|NAME|none", help="Generative: a tile ControlNet (default: the store's controlnet-tile if present).")]  # noqa: UP045
+
+
+def creative_settings(*, creativity: float | None, resemblance: float | None, hdr: float | None, prompt: str,
+                      negative_prompt: str, seed: int | None, steps: int, guidance: float, model: str | None,
+                      config: str | None, controlnet: str | None) -> api.CreativeSettings:
+    return api.CreativeSettings(creativity=creativity, resemblance=resemblance, hdr=hdr, prompt=prompt,
+                                negative_prompt=negative_prompt, seed=seed, steps=steps, guidance=guidance,
+                                diffusion_model=model, config=config, controlnet=controlnet)

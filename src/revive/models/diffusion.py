@@ -1,4 +1,8 @@
-"""Stable Diffusion inpainting through diffusers (the ``revive-photo[gen]`` extra), from local files only.
+"""Stable Diffusion through diffusers (the ``revive-photo[gen]`` extra), from local files only.
+
+This module holds what every diffusion use shares — finding the weights, reading a pipeline,
+fitting it to memory — and the inpainter of ``revive fill``; :mod:`.refiner` builds the generative
+upscaler on the same plumbing.
 
 A pipeline comes from a diffusers folder (``model_index.json``, ``unet/``, ``vae/``…) or from a
 single-file checkpoint with ``config`` naming a local diffusers folder of the same architecture
@@ -83,37 +87,55 @@ def plan_memory(budget: int, weights: int, largest: int, pixels: int, dtype_byte
     return MemoryPlan(attention_slicing=slicing, vae_tiling=tiling, fits=False)
 
 
+@dataclass(frozen=True)
+class WeightsKind:
+    """What a command needs from the user's weights, for finding them and for the message when they are missing."""
+
+    command: str  # "revive fill"
+    what: str  # "Stable Diffusion inpainting weights"
+    default: str  # the folder in the store's models folder used when none is named
+    example: str  # a published model of the kind, for the message
+    option: str = "--model"
+
+    def missing(self, store_models: Path) -> str:
+        return (
+            f"{self.command} needs {self.what}, which revive never downloads by itself: put a diffusers folder "
+            f"(model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/; e.g. {self.example}) at "
+            f"{store_models / self.default}, or pass {self.option} FOLDER, or {self.option} CHECKPOINT.safetensors "
+            "with --config FOLDER (a diffusers folder of the same architecture)"
+        )
+
+
+INPAINTING = WeightsKind("revive fill", "Stable Diffusion inpainting weights", DEFAULT_FILL_MODEL,
+                         "stable-diffusion-inpainting, 2–4 GB")
+
+
 def no_weights_message(store_models: Path) -> str:
-    return (
-        "revive fill needs Stable Diffusion inpainting weights, which revive never downloads by itself: put a "
-        f"diffusers folder (model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/; e.g. "
-        f"stable-diffusion-inpainting, 2–4 GB) at {store_models / DEFAULT_FILL_MODEL}, or pass --model FOLDER, or "
-        "--model CHECKPOINT.safetensors with --config FOLDER (a diffusers folder of the same architecture)"
-    )
+    return INPAINTING.missing(store_models)
 
 
-def locate(model: str | None, store_models: Path) -> Path:
+def locate(model: str | None, store_models: Path, kind: WeightsKind = INPAINTING) -> Path:
     """The folder or file ``model`` names: a path, or a folder in the store's models folder."""
     if model is None:
-        default = store_models / DEFAULT_FILL_MODEL
+        default = store_models / kind.default
         if (default / "model_index.json").is_file():
             return default
-        raise ModelNotFound(no_weights_message(store_models))
+        raise ModelNotFound(kind.missing(store_models))
     path = Path(model).expanduser()
     if path.exists():
         return path
     stored = store_models / model
     if stored.exists():
         return stored
-    raise ModelNotFound(f"no inpainting model at {model!r} (not a path, nor a folder in {store_models}); "
-                        + no_weights_message(store_models))
+    raise ModelNotFound(f"no model at {model!r} (not a path, nor a folder in {store_models}); "
+                        + kind.missing(store_models))
 
 
-def import_diffusers() -> Any:
+def import_diffusers(command: str = "revive fill") -> Any:
     try:
         import diffusers
     except ImportError as err:
-        raise RuntimeUnavailable(f"revive fill needs diffusers and transformers ({err.name or err}); install them "
+        raise RuntimeUnavailable(f"{command} needs diffusers and transformers ({err.name or err}); install them "
                                  f"with: {GEN_EXTRA}") from err
     return diffusers
 
@@ -144,21 +166,26 @@ def _short(err: BaseException) -> str:
     return lines[0][:240] if lines else type(err).__name__
 
 
-def read_pipeline(path: Path, config: Path | None, dtype: Any) -> Any:
-    """A diffusers inpainting pipeline from local files (on the CPU)."""
+# The auto-pipeline class that reads a folder (or single file) as each use needs it.
+PIPELINE_KINDS = {"inpainting": "AutoPipelineForInpainting", "image-to-image": "AutoPipelineForImage2Image"}
+
+
+def read_pipeline(path: Path, config: Path | None, dtype: Any, kind: str = "inpainting") -> Any:
+    """A diffusers pipeline of ``kind`` (see :data:`PIPELINE_KINDS`) from local files (on the CPU)."""
     diffusers = import_diffusers()
     check_source(path, config)
+    auto = getattr(diffusers, PIPELINE_KINDS[kind])
     with _quiet():
         try:
             if path.is_dir():
-                pipe = diffusers.AutoPipelineForInpainting.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+                pipe = auto.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
             else:
                 assert config is not None  # check_source refused a checkpoint without one
-                pipe = _single_file(diffusers, path, config, dtype)
+                pipe = auto.from_pipe(_single_file(diffusers, path, config, dtype))
         except ReviveError:
             raise
         except Exception as err:  # diffusers raises OSError, ValueError, KeyError… for a foreign or damaged folder
-            raise UnsupportedModel(f"{path} cannot be loaded as a diffusers inpainting pipeline ({_short(err)})") from None
+            raise UnsupportedModel(f"{path} cannot be loaded as a diffusers {kind} pipeline ({_short(err)})") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -185,17 +212,16 @@ def _single_file(diffusers: Any, path: Path, config: Path, dtype: Any) -> Any:
     cls = getattr(diffusers, str(class_name), None)
     if cls is None or not hasattr(cls, "from_single_file"):
         raise UnsupportedModel(f"{index} names the pipeline {class_name!r}, which diffusers cannot load from a single file")
-    pipe = cls.from_single_file(str(path), config=str(config), torch_dtype=dtype, local_files_only=True)
-    return diffusers.AutoPipelineForInpainting.from_pipe(pipe)
+    return cls.from_single_file(str(path), config=str(config), torch_dtype=dtype, local_files_only=True)
 
 
-def _modules(pipe: Any) -> list[Any]:
+def modules_of(pipe: Any) -> list[Any]:
     import torch
 
     return [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
 
 
-def _bytes(module: Any) -> int:
+def module_bytes(module: Any) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
@@ -252,25 +278,37 @@ def load_inpainter(path: Path, config: Path | None, options: LoadOptions, memory
                    host_budget: int) -> Inpainter:
     """Load a pipeline for ``options.device`` (fp16 on CUDA) and fit it to ``memory`` bytes (None: what is free)."""
     import_diffusers()
-    import torch
+    device, dtype = device_and_dtype(options)
+    pipe = read_pipeline(path, config, dtype)
+    native = int(pipe.unet.config.sample_size) * int(getattr(pipe, "vae_scale_factor", 8))
+    plan = fit_to_memory(pipe, device, dtype, native * native, memory, host_budget)
+    return Inpainter(pipe, device, dtype, plan, options.threads)
 
+
+def device_and_dtype(options: LoadOptions) -> tuple[Any, Any]:
+    """The torch device ``options`` asks for and the precision a diffusion model runs in there (fp16 on CUDA)."""
     from .torch_runtime import choose_dtype, resolve_device
 
     device = resolve_device(str(options.device))
-    dtype = choose_dtype(device.type, True, False, options.half, "Stable Diffusion")
-    pipe = read_pipeline(path, config, dtype)
-    modules = _modules(pipe)
-    weights = sum(_bytes(m) for m in modules)
-    largest = max((_bytes(m) for m in modules), default=0)
-    native = int(pipe.unet.config.sample_size) * int(getattr(pipe, "vae_scale_factor", 8))
+    return device, choose_dtype(device.type, True, False, options.half, "Stable Diffusion")
+
+
+def fit_to_memory(pipe: Any, device: Any, dtype: Any, pixels: int, memory: int | None, host_budget: int) -> MemoryPlan:
+    """Plan and apply the memory savings ``pipe`` needs to generate ``pixels`` at a time on ``device``
+    within ``memory`` bytes (None: 90 % of what the GPU has free; the host budget on the CPU)."""
+    import torch
+
+    modules = modules_of(pipe)
+    weights = sum(module_bytes(m) for m in modules)
+    largest = max((module_bytes(m) for m in modules), default=0)
     budget = host_budget
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         budget = int(free * 0.9) if memory is None else min(memory, int(free * 0.9))
     fused = hasattr(torch.nn.functional, "scaled_dot_product_attention")  # diffusers uses it where it exists
-    plan = plan_memory(budget, weights, largest, native * native, torch.finfo(dtype).bits // 8, device.type, fused)
+    plan = plan_memory(budget, weights, largest, pixels, torch.finfo(dtype).bits // 8, device.type, fused)
     _apply(pipe, plan, device)
-    return Inpainter(pipe, device, dtype, plan, options.threads)
+    return plan
 
 
 def _apply(pipe: Any, plan: MemoryPlan, device: Any) -> None:

@@ -102,12 +102,13 @@ def model_seconds(speed: ModelSpeed, native: int, width: int, height: int, scale
     return seconds
 
 
-def _runs_model(step: Step, stages: StageRegistry) -> str | None:
-    """The model ``step`` runs on this track, or None (classical steps, plain counterparts, the guard)."""
+def _model_run(step: Step, stages: StageRegistry, engine: Engine) -> ModelSpec | None:
+    """The registered model ``step`` runs on its track, or None: classical steps, plain counterparts,
+    the guard, and steps naming a folder (diffusion pipelines time themselves as they run)."""
     name = getattr(step.params, "model", None)
-    if name is None or step.track == "plain" or step.stage not in stages:
+    if name is None or step.track == "plain" or step.stage not in stages or name not in engine.registry:
         return None
-    return name if stages.get(step.stage).runs_model(step.params) else None
+    return engine.registry.get(name) if stages.get(step.stage).runs_model(step.params) else None
 
 
 def estimate_seconds(steps: Iterable[Step], size: tuple[int, int], engine: Engine,
@@ -129,9 +130,9 @@ def estimate_seconds(steps: Iterable[Step], size: tuple[int, int], engine: Engin
         name = getattr(step.params, "model", None)
         spec = engine.registry.get(name) if name is not None and name in engine.registry else None
         scale = getattr(step.params, "scale", None) or (float(spec.scale) if spec is not None else 1.0)
-        if spec is not None and _runs_model(step, registry):
-            speed = speeds.get(spec.name) or declared_speed(spec, engine)
-            total += model_seconds(speed, spec.scale, width, height, scale, engine,
+        if (run := _model_run(step, registry, engine)) is not None:
+            speed = speeds.get(run.name) or declared_speed(run, engine)
+            total += model_seconds(speed, run.scale, width, height, scale, engine,
                                    tile=getattr(step.params, "tile", None),
                                    overlap=getattr(step.params, "tile_overlap", 32))
         if step.track != "reference":
@@ -150,13 +151,14 @@ def announce_estimate(steps: Iterable[Step], photo: Photo, context: StageContext
     """Tell the context how long ``steps`` will take, probed, when the prior says it may matter."""
     steps = list(steps)
     registry = stages if stages is not None else default_stages()
-    if context.expect is None or not any(_runs_model(s, registry) for s in steps):
+    engine = context.engine
+    runs = {spec.name for s in steps if (spec := _model_run(s, registry, engine)) is not None}
+    if context.expect is None or not runs:
         return None
-    size, engine = (photo.width, photo.height), context.engine
+    size = (photo.width, photo.height)
     if estimate_seconds(steps, size, engine, registry) < WORTH_SAYING / PRIOR_DOUBT:
         return None
-    names = {name for s in steps if (name := _runs_model(s, registry)) is not None}
-    speeds = {name: probed_speed(engine.load(name), photo) for name in sorted(names)}
+    speeds = {name: probed_speed(engine.load(name), photo) for name in sorted(runs)}
     seconds = estimate_seconds(steps, size, engine, registry, speeds)
     context.expect(seconds)
     return seconds

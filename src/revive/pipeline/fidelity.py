@@ -99,10 +99,10 @@ def guard_params(diagnosis: Diagnosis, options: EnhanceOptions, *, cleaned: bool
     PSNR is asked only what the noise allows."""
     noise = diagnosis.noise.sigma if diagnosis.noise.attention else 0.0
     jpeg = diagnosis.jpeg.damage if diagnosis.jpeg.attention else 0.0
-    tolerance = LOOK_TOLERANCE[options.look] + NOISE_TOLERANCE * noise + JPEG_TOLERANCE * jpeg
+    tolerance = LOOK_TOLERANCE[options.base_look] + NOISE_TOLERANCE * noise + JPEG_TOLERANCE * jpeg
     params = FidelityParams(strength=options.guard_strength, tolerance=round(tolerance, 2),
                             faces=tuple(f.box for f in diagnosis.faces.faces), smooth=NOISE_SMOOTH if noise else 0.0,
-                            back_projection=0 if cleaned else BACK_PROJECTION[options.look])
+                            back_projection=0 if cleaned else BACK_PROJECTION[options.base_look])
     if not noise:
         return params
     floor = 20.0 * math.log10(255.0 / noise)  # the PSNR of the noise itself

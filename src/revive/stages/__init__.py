@@ -61,6 +61,7 @@ def default_stages() -> StageRegistry:
     from . import (
         color,
         color_transfer,
+        creative,
         deblock,
         deblur,
         denoise,
@@ -76,7 +77,7 @@ def default_stages() -> StageRegistry:
 
     return StageRegistry((deblock.STAGE, denoise.STAGE, faces.STAGE, upscale.STAGE, color.STAGE,
                           deblur.STAGE, sky.STAGE, skin.STAGE, foliage.STAGE, color_transfer.STAGE, relight.STAGE,
-                          erase.STAGE, fill.STAGE))
+                          erase.STAGE, fill.STAGE, creative.STAGE))
 
 
 __all__ = ["StageInfo", "StageOption", "StageRegistry", "default_stages"]

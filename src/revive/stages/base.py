@@ -23,6 +23,10 @@ from ..types import Photo
 if TYPE_CHECKING:
     from .planning import PlanContext, Step
 
+# Field metadata for an option that may name a file or folder on the CLI but only a name in the store when it
+# comes as text from a form or a batch file (see revive.operations.request_from_fields).
+NAME_ONLY = {"name_only": True, "advanced": True}
+
 # (stage name, tiles done, tiles total)
 StageProgressFn = Callable[[str, int, int], None]
 

@@ -225,7 +225,7 @@ def plan_color(ctx: PlanContext) -> list[Step]:
             notes.append(f"the {cast.direction} cast is as strong as tungsten light (strength {cast.strength:.0f}); "
                          "if that colour is the subject's (a sunset, a close-up of one colour), pass --color off")
     # gray and flat: a faded print, or a subject of low contrast (a wall, fog, a micrograph)? No telling
-    guess = exposure.colourless and ctx.options.look == "faithful" and ctx.setting(COLOR_OPTION.name) != "on"
+    guess = exposure.colourless and ctx.options.base_look == "faithful" and ctx.setting(COLOR_OPTION.name) != "on"
     if exposure.verdict == "under":
         expo, contrast = EXPOSURE_STRENGTH, UNDER_EXPOSED_CONTRAST
         reasons.append(f"under-exposed (mean L* {exposure.mean_lightness:.0f}, brightest 1 % at "

@@ -22,7 +22,7 @@ from ..errors import InvalidParameter
 from ..masks import Boxes, MaskInput, WorkSize, default_grow, fill_photo, photo_mask, plan_fill
 from ..models.diffusion import DEFAULT_FILL_MODEL, Inpainter
 from ..types import Photo
-from .base import StageContext, StageInfo
+from .base import NAME_ONLY, StageContext, StageInfo
 from .erase import check_fill_settings
 
 MAX_STEPS = 500
@@ -47,8 +47,8 @@ class FillParams:
     seed: int | None = None
     steps: int = 30
     guidance: float = 7.5
-    model: str | None = None
-    config: str | None = None
+    model: str | None = field(default=None, metadata=NAME_ONLY)
+    config: str | None = field(default=None, metadata=NAME_ONLY)
     grow: int | None = None
     context: float = 0.5
 

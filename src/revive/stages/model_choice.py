@@ -81,9 +81,9 @@ def choose_upscale_model(ctx: PlanContext) -> Choice:
     damage = damage_class(d)
     best_fidelity, best_gan = _best(fidelity, damage), _best(gans, damage)
     what = _WHAT[damage]
-    if options.look == "sharp" and gans:
+    if options.base_look == "sharp" and gans:
         return Choice((best_gan[0] if best_gan else gans[0]).name, "--look sharp: a restoration GAN, detail drawn in")
-    if options.look == "balanced" and damage != "clean" and gans:
+    if options.base_look == "balanced" and damage != "clean" and gans:
         return Choice((best_gan[0] if best_gan else gans[0]).name, f"{what}: a restoration GAN removes it (--look balanced)")
     if best_fidelity is not None:
         if best_gan is not None and best_gan[1] >= best_fidelity[1] + GAN_MARGIN_DB:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameter
 from ..models import BUILTIN_MODELS, ModelSpec
-from .base import Setting
+from .base import NAME_ONLY, Setting
 
 if TYPE_CHECKING:
     from ..analysis import Diagnosis
@@ -24,14 +24,17 @@ if TYPE_CHECKING:
 
 Track = Literal["both", "reference", "plain"]
 # What the user wants from the upscaler: "faithful" (models trained on pixel losses; nothing the photo
-# does not show), "balanced" (a restoration GAN where damage needs it), "sharp" (the GAN's texture).
-Look = Literal["faithful", "balanced", "sharp"]
-LOOKS: tuple[Look, ...] = ("faithful", "balanced", "sharp")
+# does not show), "balanced" (a restoration GAN where damage needs it), "sharp" (the GAN's texture),
+# "creative" (the faithful upscale, then diffusion adds plausible detail: marked as generated).
+Look = Literal["faithful", "balanced", "sharp", "creative"]
+LOOKS: tuple[Look, ...] = ("faithful", "balanced", "sharp", "creative")
 # The model's share over a plain resample by default: a faithful model is better than the resample
 # everywhere it agrees with the photo (bench/fidelity.py: blending 20 % of the resample back cost
 # 0.2–0.6 dB), and the guard's local check already holds it where it does not; a GAN's texture is
 # tempered.
-LOOK_STRENGTH: dict[str, float] = {"faithful": 1.0, "balanced": 0.8, "sharp": 0.8}
+LOOK_STRENGTH: dict[str, float] = {"faithful": 1.0, "balanced": 0.8, "sharp": 0.8, "creative": 1.0}
+MAX_STEPS = 500
+MAX_SEED = 2**63 - 1
 MAX_SCALE = 16.0
 _PER_INCH = {"in": 1.0, "inch": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4}
 
@@ -74,6 +77,63 @@ class PrintSize:
         return f"{self.width_in * 2.54:.1f}×{self.height_in * 2.54:.1f} cm at {self.dpi:g} dpi"
 
 
+def _unit(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise InvalidParameter(f"{name} takes 0 to 1, got {value}")
+
+
+def check_generation(steps: int, guidance: float, seed: int | None, negative_prompt: str) -> None:
+    """What every diffusion request must hold (fill, generative upscaling)."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise InvalidParameter(f"steps takes 1 to {MAX_STEPS}, got {steps}")
+    if not (math.isfinite(guidance) and 0.0 <= guidance <= 50.0):
+        raise InvalidParameter(f"guidance takes 0 to 50, got {guidance}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise InvalidParameter(f"seed takes 0 to {MAX_SEED}, got {seed}")
+    if negative_prompt.strip() and guidance <= 1.0:
+        raise InvalidParameter(
+            f"a negative prompt works only with guidance above 1 (got --guidance {guidance:g}, at which "
+            "classifier-free guidance is off and the negative prompt would be silently ignored); raise --guidance "
+            "or drop --negative-prompt"
+        )
+
+
+@dataclass(frozen=True)
+class CreativeSettings:
+    """Generative upscaling as a user sets it (``upscale --creative``, ``enhance --look creative``).
+
+    The sliders (0..1) mean one thing each: ``creativity`` how far diffusion may move from the faithful
+    upscale, ``resemblance`` how tightly it is held to it, ``hdr`` local contrast and micro-detail.
+    None: the preset for the photo's subject (see the creative stage). ``seed`` None: one is drawn and
+    recorded. ``diffusion_model``: a diffusers folder, a checkpoint (with ``config``) or a store folder
+    name; ``controlnet``: a tile ControlNet folder, "none", or None for the store's if there is one.
+    """
+
+    creativity: float | None = field(default=None, metadata={
+        "help": "How far diffusion may move from the faithful upscale (empty: the subject's preset)", "range": (0.0, 1.0)})
+    hdr: float | None = field(default=None, metadata={
+        "help": "Local contrast and micro-detail (empty: the subject's preset)", "range": (0.0, 1.0)})
+    resemblance: float | None = field(default=None, metadata={
+        "help": "How tightly the result is held to the faithful upscale (empty: the preset)", "range": (0.0, 1.0)})
+    prompt: str = field(default="", metadata={"help": "What the photo shows (empty: a generic photo prompt)"})
+    negative_prompt: str = field(default="", metadata={"help": "What to steer away from"})
+    seed: int | None = field(default=None, metadata={"help": "Same seed, same pixels (empty: a random one, recorded)"})
+    steps: int = field(default=20, metadata={"advanced": True, "help": "Denoising steps of the full schedule",
+                                             "range": (1, MAX_STEPS)})
+    guidance: float = field(default=5.0, metadata={"advanced": True, "help": "How closely to follow the prompt",
+                                                   "range": (0.0, 50.0)})
+    diffusion_model: str | None = field(default=None, metadata={
+        **NAME_ONLY, "help": "Stable Diffusion folder name in the store (empty: stable-diffusion)"})
+    config: str | None = field(default=None, metadata={**NAME_ONLY, "help": "For a single-file checkpoint: its config folder"})
+    controlnet: str | None = field(default=None, metadata={
+        **NAME_ONLY, "help": "Tile ControlNet folder name in the store, or none (empty: controlnet-tile if present)"})
+
+    def __post_init__(self) -> None:
+        for name in ("creativity", "hdr", "resemblance"):
+            _unit(name, getattr(self, name))
+        check_generation(self.steps, self.guidance, self.seed, self.negative_prompt)
+
+
 @dataclass(frozen=True)
 class EnhanceOptions:
     """What a user can override; "auto" everywhere lets the diagnosis decide.
@@ -99,7 +159,8 @@ class EnhanceOptions:
     color_reference: Path | None = field(default=None, metadata={  # a photo whose colours the color-transfer stage matches
         "advanced": True, "help": "A reference photo whose colours to match"})
     look: Look = field(default="faithful", metadata={  # how the upscale model is chosen and how strictly the guard holds it
-        "help": "faithful, balanced or sharp"})
+        "help": "faithful, balanced, sharp or creative (generated detail, marked as such)"})
+    creative: CreativeSettings = CreativeSettings()  # used by --look creative
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:
@@ -129,6 +190,11 @@ class EnhanceOptions:
     def guard_strength(self) -> float:
         """``strength``, or the look's default when none was given."""
         return self.strength if self.strength is not None else LOOK_STRENGTH[self.look]
+
+    @property
+    def base_look(self) -> Look:
+        """The look the upscale and its guard follow: creative starts from the faithful upscale."""
+        return "faithful" if self.look == "creative" else self.look
 
     def with_settings(self, values: Mapping[str, Setting]) -> EnhanceOptions:
         from dataclasses import replace
