@@ -197,3 +197,6 @@ def test_stage_flags_advertise_exactly_what_the_library_accepts(tmp_path, photos
         chosen = [f"--{name}={values[min(i, len(values) - 1)]}" for name, values in columns.items()]
         result = invoke("enhance", photos[0], "--dry-run", *chosen)
         assert result.exit_code == 0, (chosen, result.output)
+    for name in set(options) - set(shown):  # reached with --set (creative once clashed with an options field)
+        result = invoke("enhance", photos[0], "--dry-run", "--set", f"{name}=off")
+        assert result.exit_code == 0, (name, result.output)

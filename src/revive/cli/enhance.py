@@ -97,7 +97,7 @@ def enhance(
                                        model=gen_model, config=config, controlnet=controlnet)
         options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, look=look, tile=parse_tile(tile),
                                           print_size=parse_print(print_size), color_reference=color_reference,
-                                          creative=generation, **{k: v for k, v in chosen.items() if v != "auto"})
+                                          generation=generation, **{k: v for k, v in chosen.items() if v != "auto"})
         request = api.EnhanceRequest(api.check_options(options))
         if not dry_run and (look == "creative" or chosen.get("creative", "off") not in ("off", "auto")):
             api.check_creative_model(generation, engine=engine)  # weights and extra, before any file
