@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 UNKNOWN_MODEL_COST = 2000.0  # thread-s/MP for a model that declares none: an ESRGAN-sized network
 UNKNOWN_BYTES_PER_PIXEL = 64 * 1024  # the same network's working memory per input pixel
 DIAGNOSIS_SECONDS_PER_MP = 1.0  # bench/model_cost.py's neighbours: noise, blur, colour, faces
-GUARD_SECONDS_PER_MP = 0.3  # per output megapixel
+GUARD_SECONDS_PER_MP = 0.09  # per output megapixel (bench/model_cost.py, load 1.0)
 PROBE_SIDE = 48  # small enough to cost a fraction of a second even for big models on a CPU
 WORTH_SAYING = 60.0  # runs expected to take longer than this get an estimate before they start
 # Declared costs were measured on one machine at one load: a run the prior puts within this factor
