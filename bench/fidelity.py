@@ -212,9 +212,10 @@ def targets(rows: list[dict], methods: list[str]) -> list[tuple[str, bool, str]]
         out.append(("SSIM ≥ bicubic − 0.01 on average over noisy cases", gap >= -0.01, f"mean difference {gap:+.4f}"))
     clean = [r for r in rows if DAMAGES[r["damage"]].kind == "clean"]
     low = [f"{r['image']}/{r['damage']} {r['enhance']['window']:.1f}" for r in clean if r["enhance"]["window"] < 30.0]
-    out.append(("worst window ≥ 30 dB on undamaged inputs", not low,
-                f"{len(clean) - len(low)}/{len(clean)}, lowest {min(r['enhance']['window'] for r in clean):.1f} dB"
-                + (f"; below: {', '.join(low)}" if low else "")))
+    if clean:  # a run narrowed with --damage may hold none
+        out.append(("worst window ≥ 30 dB on undamaged inputs", not low,
+                    f"{len(clean) - len(low)}/{len(clean)}, lowest {min(r['enhance']['window'] for r in clean):.1f} dB"
+                    + (f"; below: {', '.join(low)}" if low else "")))
     hurt = [r for r in rows if DAMAGES[r["damage"]].kind != "clean"]
     worse = [f"{r['image']}/{r['damage']} {r['enhance']['window'] - r['bicubic']['window']:+.1f}" for r in hurt
              if r["enhance"]["window"] < r["bicubic"]["window"] - 1.0]

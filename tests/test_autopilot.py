@@ -104,13 +104,13 @@ def test_each_degradation_triggers_its_stage_and_no_other(name, kind, tmp_path):
 
 
 @pytest.mark.parametrize("name", PHOTOS)
-def test_blur_triggers_only_the_restoring_upscale(name, tmp_path):
+def test_focus_blur_triggers_deblur_before_the_upscale(name, tmp_path):
     diagnosis = diagnose(degrade(real(name), "blur", tmp_path))
-    assert diagnosis.sharpness.attention
+    assert diagnosis.sharpness.attention and diagnosis.focus.attention
     plan = plan_for(diagnosis)
-    assert plan.stage_names == ("upscale", "fidelity")
-    assert "soft" in plan.step("upscale").reason
-    assert plan_for(diagnosis, EnhanceOptions.make(scale=1)).stage_names == ()
+    assert plan.stage_names == ("deblur", "upscale", "fidelity")
+    assert "soft" in plan.step("upscale").reason and plan.step("deblur").track == "both"
+    assert plan_for(diagnosis, EnhanceOptions.make(scale=1)).stage_names == ("deblur",)
 
 
 def test_clean_photo_gets_only_the_upscale_it_needs(astronaut):

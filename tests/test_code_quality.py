@@ -29,7 +29,7 @@ def test_mypy_is_clean_on_the_library():
 
 def test_lower_layers_never_import_higher_ones():
     """Lower layers never import higher ones (see ARCHITECTURE.md)."""
-    layers = ["errors", "types", "colorimetry", "imageio", "imageops", "tiling", "masks", "models", "engine", "analysis",
+    layers = ["errors", "paths", "types", "colorimetry", "imageio", "imageops", "tiling", "masks", "models", "engine", "analysis",
               "stages", "pipeline", "outputs", "operations", "jobs", "batch", "api", "cli", "server"]
     rank = {name: i for i, name in enumerate(layers)}
     problems = []

@@ -250,6 +250,14 @@ def test_without_weights_the_message_says_what_to_get_and_where(home, small_cat,
     assert not (tmp_path / "o.png").exists()
 
 
+def test_generative_options_without_creative_are_refused_not_ignored(small_cat, tmp_path):
+    src = tmp_path / "cat.png"
+    Image.fromarray(small_cat).save(src)
+    result = runner.invoke(app, ["upscale", str(src), "--creativity", "0.5", "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "--creativity needs --creative" in " ".join(result.stderr.split())
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_the_default_models_are_folders_in_the_store(tiny, home, small_cat):
     engine = Engine(options=ONE_THREAD)  # its store is in this test's home
     base, controlnet = tiny
@@ -307,3 +315,93 @@ def test_progress_counts_model_calls_and_the_refiner_is_kept_warm(tiny, small_ca
     second = api.process(small_cat, request, engine=engine)
     assert len(engine._cache) == cached
     assert np.array_equal(pixels(first), pixels(second))
+
+
+# --- CUDA (run on a lent GPU; skipped elsewhere) -----------------------------------------------------
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU: torch.cuda.is_available() is False")
+@pytest.mark.parametrize("offload", ["none", "model", "sequential"])
+def test_creative_on_cuda_runs_in_half_precision_within_any_memory_plan(tiny, small_cat, monkeypatch, offload):
+    import torch
+
+    from revive.models import diffusion, refiner
+
+    monkeypatch.setattr(diffusion, "plan_memory", lambda *args: diffusion.MemoryPlan(
+        attention_slicing=offload != "none", offload=offload))  # type: ignore[arg-type]
+    engine = Engine(options=LoadOptions(device="cuda"))
+    # scale 1: generation alone (the faithful upscale's ncnn models are tested elsewhere)
+    first = pixels(creative(small_cat, tiny, engine, scale=1.0, creativity=0.6))
+    second = pixels(creative(small_cat, tiny, engine, scale=1.0, creativity=0.6))
+    loaded = next(v for v in engine._cache.values() if isinstance(v, refiner.Refiner))
+    assert loaded.dtype == torch.float16 and loaded.device.startswith("cuda") and loaded.plan.offload == offload
+    assert np.isfinite(first).all() and np.array_equal(first, second)  # same seed, same pixels on the GPU too
+    on_cpu = pixels(creative(small_cat, tiny, Engine(options=ONE_THREAD), scale=1.0, creativity=0.6))
+    assert psnr(first, on_cpu) > 25  # the seed's noise is drawn on the CPU: the same picture in fp16
+
+
+# --- Content Credentials (C2PA) ---------------------------------------------------------------------
+
+def _manifest(path: Path) -> dict:
+    import c2pa
+
+    with open(path, "rb") as f, c2pa.Reader("image/png", f) as reader:
+        return json.loads(reader.json())
+
+
+def test_generated_outputs_carry_a_signed_c2pa_manifest_and_others_none(tiny, home, small_cat, tmp_path):
+    pytest.importorskip("c2pa", reason="c2pa-python comes with the gen extra")
+    src = tmp_path / "cat.png"
+    Image.fromarray(small_cat).save(src)
+    base, controlnet = tiny
+    out = tmp_path / "gen.png"
+    result = runner.invoke(app, ["upscale", str(src), "--creative", "--model", str(base), "--controlnet", str(controlnet),
+                                 "--scale", "2", "--seed", "8", "--steps", str(STEPS), "--threads", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    store = _manifest(out)
+    assert store["validation_state"] == "Valid"  # signed and intact; the local identity is (rightly) untrusted
+    assert {s["code"] for s in store.get("validation_status", [])} <= {"signingCredential.untrusted"}
+    manifest = store["manifests"][store["active_manifest"]]
+    labels = {a["label"]: a["data"] for a in manifest["assertions"]}
+    action = next(iter(labels[k] for k in labels if k.startswith("c2pa.actions")))["actions"][0]
+    assert action["digitalSourceType"].endswith("compositeWithTrainedAlgorithmicMedia")
+    stages = labels["org.revive-photo.processing"]["stages"]
+    creative_stage = next(s for s in stages if s["name"] == "creative")
+    assert creative_stage["generative"] and creative_stage["params"]["seed"] == 8
+    key = home / "c2pa" / "key.pem"
+    assert key.is_file() and key.stat().st_mode & 0o077 == 0  # the local signing key is its owner's only
+    # a byte changed in the picture's data (the PNG kept valid) breaks the manifest's hash
+    tampered = tmp_path / "tampered.png"
+    tampered.write_bytes(_flip_idat_byte(out.read_bytes()))
+    checked = _manifest(tampered)
+    assert checked["validation_state"] != "Valid"
+    assert any("mismatch" in s["code"] for s in checked["validation_results"]["activeManifest"]["failure"])
+    plain = tmp_path / "plain.png"
+    assert runner.invoke(app, ["upscale", str(src), "--scale", "2", "-o", str(plain)]).exit_code == 0
+    import c2pa
+
+    with pytest.raises(c2pa.C2paError):  # nothing generated: no manifest
+        _manifest(plain)
+
+
+def _flip_idat_byte(png: bytes) -> bytes:
+    """The PNG with one byte of its first IDAT chunk changed and the chunk's CRC fixed."""
+    import struct
+    import zlib
+
+    at = 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        if kind == b"IDAT":
+            data = bytearray(png[at + 8:at + 8 + length])
+            data[length // 2] ^= 0xFF
+            crc = struct.pack(">I", zlib.crc32(kind + bytes(data)))
+            return png[:at + 8] + bytes(data) + crc + png[at + 12 + length:]
+        at += 12 + length
+    raise AssertionError("no IDAT chunk")

@@ -21,6 +21,7 @@ from ._common import center_crop, luma
 ATTENTION_Z = 20.0  # the cepstral peak's height in robust standard deviations
 MIN_LENGTH_PX = 5.0  # shorter shakes are not told apart from softness, and barely show
 MAX_LENGTH_PX = 60.0
+MAX_ISOTROPY = 0.2  # shakes dip on the circle ≤ 0.04 of their peak; defocus discs 0.35–0.65 (a ring, not a pair)
 _SIDE = 1024
 
 
@@ -31,13 +32,16 @@ class MotionBlurReport(Measurement):
     length_px: float
     angle_deg: float
     confidence: float  # z-score of the cepstral peak
+    isotropy: float = 0.0  # how deep the whole circle through the peak dips, as a share of the peak (disc: ~1)
 
     label = "motion blur"
-    rule = f"cepstral peak z > {ATTENTION_Z:g} at {MIN_LENGTH_PX:g}–{MAX_LENGTH_PX:g} px"
+    rule = (f"cepstral peak z > {ATTENTION_Z:g} at {MIN_LENGTH_PX:g}–{MAX_LENGTH_PX:g} px, "
+            f"not a ring (isotropy < {MAX_ISOTROPY:g})")
 
     @property
     def attention(self) -> bool:
-        return self.confidence > ATTENTION_Z and MIN_LENGTH_PX <= self.length_px <= MAX_LENGTH_PX
+        return (self.confidence > ATTENTION_Z and MIN_LENGTH_PX <= self.length_px <= MAX_LENGTH_PX
+                and self.isotropy < MAX_ISOTROPY)
 
     def summary(self) -> str:
         if not self.attention:
@@ -48,17 +52,26 @@ class MotionBlurReport(Measurement):
         return "camera shake; deblur removes it"
 
 
-def measure_motion(pixels: np.ndarray) -> MotionBlurReport:
-    """The motion blur of float RGB/gray pixels in [0, 1] (a central crop of at most 1024×1024)."""
-    y = luma(center_crop(pixels, _SIDE * _SIDE).astype(np.float64))
-    n = min(y.shape[0], y.shape[1], _SIDE)
+def windowed_square(pixels: np.ndarray, side: int = _SIDE) -> np.ndarray | None:
+    """The photo's central luma square (even side, at most ``side``), mean removed and Hann-windowed;
+    None below 64 px. The spectrum both blur measurements read."""
+    y = luma(center_crop(pixels, side * side).astype(np.float64))
+    n = min(y.shape[0], y.shape[1], side)
     n -= n % 2
     if n < 64:
-        return MotionBlurReport(0.0, 0.0, 0.0)
+        return None
     top, left = (y.shape[0] - n) // 2, (y.shape[1] - n) // 2
     y = y[top : top + n, left : left + n]
-    window = np.outer(np.hanning(n), np.hanning(n))
-    spectrum = np.abs(np.fft.fft2((y - y.mean()) * window))
+    return (y - y.mean()) * np.outer(np.hanning(n), np.hanning(n))
+
+
+def measure_motion(pixels: np.ndarray) -> MotionBlurReport:
+    """The motion blur of float RGB/gray pixels in [0, 1] (a central crop of at most 1024×1024)."""
+    y = windowed_square(pixels)
+    if y is None:
+        return MotionBlurReport(0.0, 0.0, 0.0)
+    n = y.shape[0]
+    spectrum = np.abs(np.fft.fft2(y))
     cep = np.fft.fftshift(np.real(np.fft.ifft2(np.log(spectrum + 1e-6 * spectrum.max() + 1e-12))))
     c = n // 2
     yy, xx = np.mgrid[0:n, 0:n]
@@ -76,7 +89,10 @@ def measure_motion(pixels: np.ndarray) -> MotionBlurReport:
     fx = px + float((patch * ox).sum() / patch.sum())
     length = float(np.hypot(fx - c, fy - c))
     angle = float(np.degrees(np.arctan2(fy - c, fx - c)) % 180.0)
-    return MotionBlurReport(round(length, 2), round(angle, 1), round(z, 1))
+    # a shake dips at two opposite points; a lens's disc dips on the whole circle through them
+    ring = float(np.mean(cep[np.abs(r - length) < 0.75]))
+    isotropy = (median - ring) / max(median - float(cep[py, px]), 1e-12)
+    return MotionBlurReport(round(length, 2), round(angle, 1), round(z, 1), round(isotropy, 3))
 
 
 def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
@@ -90,6 +106,17 @@ def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     p0 = (round((c - dx) * 16), round((c - dy) * 16))
     p1 = (round((c + dx) * 16), round((c + dy) * 16))
     cv2.line(big, p0, p1, 1.0, 4, cv2.LINE_AA, 4)
+    k = cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA)
+    return (k / k.sum()).astype(np.float32)
+
+
+def disc_kernel(radius: float) -> np.ndarray:
+    """A normalised uniform disc (a defocused lens's blur), anti-aliased by drawing it 8× larger."""
+    r = max(1, int(np.ceil(radius)))
+    side = 2 * r + 1
+    big = np.zeros((side * 8, side * 8), np.float32)
+    centre = round((8 * r + 3.5) * 16)  # the middle of the centre pixel's 8×8 block, in 1/16 px (shift=4)
+    cv2.circle(big, (centre, centre), round(radius * 8 * 16), 1.0, -1, cv2.LINE_AA, 4)
     k = cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA)
     return (k / k.sum()).astype(np.float32)
 

@@ -85,10 +85,22 @@ def _gradient(y: np.ndarray) -> np.ndarray:
     return np.hypot(gx, gy)
 
 
-def measure_sharpness(pixels: np.ndarray) -> SharpnessReport:
+@dataclass(frozen=True)
+class EdgeWidths:
+    """The blur σ (pixels) at each strong edge pixel, where it sits, and the measured area's size."""
+
+    sigmas: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    shape: tuple[int, int]
+    edge_pixels: int  # all Canny edge pixels (strong ones are those in ``sigmas``)
+
+
+def edge_widths(pixels: np.ndarray) -> EdgeWidths | None:
+    """Re-blur σ at the stronger half of the Canny edges (None when the photo is too small to tell)."""
     y = luma(as_8bit_units(center_crop(pixels, _MAX_PIXELS)))
     if min(y.shape) < 16:
-        return SharpnessReport(None, 1.0, 0)
+        return None
     g1 = _gradient(y)
     g2 = _gradient(cv2.GaussianBlur(y, (0, 0), _REBLUR))
     # Canny on Sobel ×8 units; thresholds adapt to the photo's own contrast
@@ -96,10 +108,22 @@ def measure_sharpness(pixels: np.ndarray) -> SharpnessReport:
     edges = cv2.Canny(np.clip(np.round(y), 0, 255).astype(np.uint8), high / 2, high, L2gradient=True) > 0
     edges[:4, :] = edges[-4:, :] = False
     edges[:, :4] = edges[:, -4:] = False
-    if np.count_nonzero(edges) < _MIN_EDGE_PIXELS:
-        return SharpnessReport(None, 1.0, int(np.count_nonzero(edges)))
+    count = int(np.count_nonzero(edges))
+    if count < _MIN_EDGE_PIXELS:
+        return EdgeWidths(np.zeros(0), np.zeros(0, int), np.zeros(0, int), (y.shape[0], y.shape[1]), count)
     strong = edges & (g1 >= np.median(g1[edges]))
-    ratio = float(np.median(g1[strong] / np.maximum(g2[strong], 1e-9)))
-    blur = _REBLUR / np.sqrt(ratio**2 - 1.0) if ratio > 1.0 + 1e-6 else 50.0
-    blur = float(min(blur, 50.0))
-    return SharpnessReport(round(blur, 3), round(min(1.0, SHARP_EDGE_PX / blur), 3), int(np.count_nonzero(strong)))
+    rows, cols = np.nonzero(strong)
+    ratio = g1[rows, cols] / np.maximum(g2[rows, cols], 1e-9)
+    sigmas = np.minimum(_REBLUR / np.sqrt(np.maximum(ratio**2 - 1.0, 1e-12)), 50.0)
+    return EdgeWidths(sigmas, rows, cols, (y.shape[0], y.shape[1]), count)
+
+
+def measure_sharpness(pixels: np.ndarray, widths: EdgeWidths | None = None) -> SharpnessReport:
+    """The median edge blur (``widths``: :func:`edge_widths` of these pixels, when already measured)."""
+    widths = widths if widths is not None else edge_widths(pixels)
+    if widths is None:
+        return SharpnessReport(None, 1.0, 0)
+    if widths.sigmas.size == 0:
+        return SharpnessReport(None, 1.0, widths.edge_pixels)
+    blur = float(min(float(np.median(widths.sigmas)), 50.0))
+    return SharpnessReport(round(blur, 3), round(min(1.0, SHARP_EDGE_PX / blur), 3), int(widths.sigmas.size))

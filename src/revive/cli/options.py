@@ -53,6 +53,7 @@ def parse_pairs(values: list[str]) -> dict[str, str]:
 
 # --- diffusion (fill, generative upscaling) ---------------------------------------------------------
 PROMPT = Annotated[str, typer.Option("--prompt", "-p", metavar="TEXT", help="What the picture shows or should show.")]
+GEN_PROMPT = Annotated[str, typer.Option("--prompt", "-p", metavar="TEXT", help="Generative: what the photo shows (default: a generic photo prompt).")]
 NEGATIVE_PROMPT = Annotated[str, typer.Option("--negative-prompt", "-n", metavar="TEXT", help="What to steer away from (needs --guidance above 1).")]
 SEED = Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Seed: the same seed gives the same pixels (default: a random one, recorded).")]  # noqa: UP045
 STEPS = Annotated[int, typer.Option(min=1, max=500, metavar="N", help="Denoising steps.")]

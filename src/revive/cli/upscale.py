@@ -14,6 +14,7 @@ from .options import (
     CREATIVITY,
     DEVICE,
     FORMAT,
+    GEN_PROMPT,
     GUIDANCE,
     HDR,
     INPUTS,
@@ -47,7 +48,7 @@ def upscale(
     creativity: CREATIVITY = None,
     resemblance: RESEMBLANCE = None,
     hdr: HDR = None,
-    prompt: Annotated[str, typer.Option("--prompt", "-p", metavar="TEXT", help="Generative: what the photo shows (default: a generic photo prompt).")] = "",
+    prompt: GEN_PROMPT = "",
     negative_prompt: NEGATIVE_PROMPT = "",
     seed: SEED = None,
     steps: STEPS = 20,
@@ -86,18 +87,6 @@ def upscale(
         if given:
             raise typer.BadParameter(f"--{given[0].replace('_', '-')} needs --creative")
 
-    def build() -> tuple[api.Engine, list[api.Job], api.OutputOptions]:
-        engine = make_engine(device, threads, memory)
-        if creative:
-            return build_creative(engine)
-        params = api.UpscaleParams(model=model or api.DEFAULT_UPSCALE_MODEL, scale=scale, tile=parse_tile(tile),
-                                   tile_overlap=tile_overlap)
-        request = api.UpscaleRequest(params, print_size=parse_print(print_size))
-        jobs = api.file_jobs([str(p) for p in inputs], output, request, engine=engine, operations=api.operations(),
-                             format=format)
-        engine.load(params.model)  # a missing model or device is one error line, not one per file
-        return engine, jobs, api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
-
     def build_creative(engine: api.Engine) -> tuple[api.Engine, list[api.Job], api.OutputOptions]:
         settings = creative_settings(creativity=creativity, resemblance=resemblance, hdr=hdr, prompt=prompt,
                                      negative_prompt=negative_prompt, seed=seed, steps=steps, guidance=guidance,
@@ -109,6 +98,18 @@ def upscale(
                                       generation=settings)
         jobs = api.file_jobs([str(p) for p in inputs], output, request, engine=engine, operations=api.operations(),
                              format=format)
+        return engine, jobs, api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
+
+    def build() -> tuple[api.Engine, list[api.Job], api.OutputOptions]:
+        engine = make_engine(device, threads, memory)
+        if creative:
+            return build_creative(engine)
+        params = api.UpscaleParams(model=model or api.DEFAULT_UPSCALE_MODEL, scale=scale, tile=parse_tile(tile),
+                                   tile_overlap=tile_overlap)
+        request = api.UpscaleRequest(params, print_size=parse_print(print_size))
+        jobs = api.file_jobs([str(p) for p in inputs], output, request, engine=engine, operations=api.operations(),
+                             format=format)
+        engine.load(params.model)  # a missing model or device is one error line, not one per file
         return engine, jobs, api.OutputOptions(quality=quality, overwrite=overwrite, max_pixels=max_pixels)
 
     engine, jobs, options = prepare(build)

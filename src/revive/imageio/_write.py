@@ -15,7 +15,7 @@ from PIL import Image
 from revive.errors import ImageWriteError, InvalidParameter
 from revive.types import Photo, ProcessingRecord
 
-from . import _png, _tiff, _xmp
+from . import _c2pa, _png, _tiff, _xmp
 from ._atomic import check_target, write_atomic
 from ._formats import FormatSpec, format_for_path, write_spec
 from ._meta import EXIF_PREFIX, exif_for_output, icc_color_space
@@ -117,10 +117,13 @@ def write(
     assert spec.write is not None
     try:
         with quiet():  # the encoders' warnings are not the user's business; the plan's notes are
-            plan = _plan(photo, spec, _record_for(photo, record))
+            chosen = _record_for(photo, record)
+            plan = _plan(photo, spec, chosen)
             data = _ENCODERS[spec.write](photo, plan, quality or DEFAULT_QUALITY.get(spec.write, 95))
     except (OSError, ValueError, RuntimeError, KeyError, OverflowError, struct.error) as e:
         raise ImageWriteError(f"could not encode {target} as {spec.pretty}: {e}") from e
+    if chosen.generative and _c2pa.available():  # Content Credentials for generated pixels (see _c2pa)
+        data = _c2pa.sign(data, spec.write, chosen, target.name)
     write_atomic(target, data, overwrite=overwrite)
     return target
 

@@ -225,8 +225,9 @@ def module_bytes(module: Any) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
-class Inpainter:
-    """A loaded diffusion inpainting pipeline: ``native`` is the side it generates best at."""
+class LoadedPipeline:
+    """A diffusers pipeline on its device, in its precision, with its memory plan; ``native`` is the side it
+    generates best at (the UNet's sample size in pixels)."""
 
     def __init__(self, pipe: Any, device: Any, dtype: Any, plan: MemoryPlan, threads: int | None = None) -> None:
         self.pipe = pipe
@@ -237,6 +238,13 @@ class Inpainter:
         self.threads = threads
         self.vae_scale = int(getattr(pipe, "vae_scale_factor", 8))
         self.native = int(pipe.unet.config.sample_size) * self.vae_scale
+
+
+class Inpainter(LoadedPipeline):
+    """A loaded diffusion inpainting pipeline."""
+
+    def __init__(self, pipe: Any, device: Any, dtype: Any, plan: MemoryPlan, threads: int | None = None) -> None:
+        super().__init__(pipe, device, dtype, plan, threads)
         self.takes_mask = True  # declared for the stages, as torch models declare it (MaskedImageModel)
         self.takes_prompt = True
 

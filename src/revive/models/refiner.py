@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import Cancelled, ReviveError, UnsupportedModel
 from .diffusion import (
     VAE_TILE_PIXELS,
+    LoadedPipeline,
     MemoryPlan,
     WeightsKind,
     _quiet,
@@ -103,20 +104,13 @@ def seeded_noise(seed: int, channels: int, height: int, width: int, cell: int = 
     return noise
 
 
-class Refiner:
+class Refiner(LoadedPipeline):
     """A loaded img2img pipeline (and optional tile ControlNet) that refines a picture of any size."""
 
     def __init__(self, pipe: Any, controlnet: Any, device: Any, dtype: Any, plan: MemoryPlan, threads: int | None) -> None:
-        self.pipe = pipe
+        super().__init__(pipe, device, dtype, plan, threads)
         self.controlnet = controlnet
-        self.torch_device = device
-        self.device = str(device)
-        self.dtype = dtype
-        self.plan = plan
-        self.threads = threads
-        self.vae_scale = int(getattr(pipe, "vae_scale_factor", 8))
         self.latent_tile = int(pipe.unet.config.sample_size)
-        self.native = self.latent_tile * self.vae_scale
         # latent sides must divide by the UNet's total downsampling
         self.latent_multiple = 2 ** (len(pipe.unet.config.block_out_channels) - 1)
 

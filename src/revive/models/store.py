@@ -25,7 +25,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from ..errors import ChecksumMismatch, DownloadError, InvalidParameter, ModelError, ModelNotFound
+from ..paths import HOME_ENV, default_home
 from .catalog import BUILTIN_MODELS
 from .download import (
     DEFAULT_MAX_DOWNLOAD,
@@ -62,18 +62,6 @@ from .stamps import StampBook
 ModelStatus = Literal["embedded", "downloaded", "imported", "not downloaded"]
 VerifyStatus = Literal["ok", "mismatch", "missing", "unreadable"]
 MIRROR_ENV = "REVIVE_MODEL_MIRROR"
-HOME_ENV = "REVIVE_HOME"
-
-
-def default_home() -> Path:
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "revive"
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "revive" / "Cache"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "revive"
 
 
 def package_file(path: str) -> Path | None:
