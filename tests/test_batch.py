@@ -392,3 +392,23 @@ def test_batch_modules_import_only_what_is_below_them():
             if isinstance(node, ast.Import) and any(a.name == "ray" for a in node.names):
                 assert path.name == "ray_engine.py", f"{path.name} imports Ray"
     assert not problems, problems
+
+
+@pytest.mark.parametrize("options, reason", [
+    ({"device": " "}, "device must be a name like auto, cpu or gpu"),
+    ({"threads": 0}, "threads must be a whole number"),
+    ({"threads": 10**6}, "threads must be a whole number"),
+    ({"memory": 1 << 20}, "a memory budget below 256 MiB"),
+])
+def test_engine_options_a_worker_would_refuse_are_refused_before_the_batch(photos, tmp_path, options, reason):
+    """Refused inside a pool worker they read as "a worker process died" for every photo: refused up front."""
+    with pytest.raises(api.InvalidParameter, match=reason):
+        api.run_batch(photos, tmp_path / "out", REQUEST, api.BatchOptions(workers=2, **options))
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_says_why_a_worker_option_is_refused_and_writes_nothing(photos, tmp_path):
+    result = runner.invoke(app, ["batch", str(photos), str(tmp_path / "cli"), "--op", "upscale", "--workers", "2",
+                                 "--device", " "])
+    assert result.exit_code == 2 and "device must be a name like auto, cpu or gpu" in result.stderr
+    assert "worker process died" not in result.output and not (tmp_path / "cli").exists()

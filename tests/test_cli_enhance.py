@@ -49,6 +49,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, photos, fake_model
     assert "face.png → " in out and "cup.png → " in out and "dry run: nothing written" in out
     assert "1. " in out and "upscale ×4 with realesrgan-x4plus" in out and "fidelity" in out
     assert "findings:" in out and "64×64 → 256×256" in out
+    assert out.count("time: about ") == 2  # the declared-cost prior: nothing is loaded in a dry run
 
 
 def test_dry_run_json_is_the_plan_as_data(photos, fake_model):
@@ -62,6 +63,7 @@ def test_dry_run_json_is_the_plan_as_data(photos, fake_model):
     assert steps["upscale"]["params"]["scale"] == 2.0 and steps["fidelity"]["params"]["strength"] == 0.6
     assert all(s["reason"] for s in plan["steps"])
     assert "noise" in plan["diagnosis"] and "faces" in plan["diagnosis"]
+    assert plan["estimated_seconds"] > 0
 
 
 def test_overrides_reach_the_plan(tmp_path, astronaut, fake_model):
@@ -159,3 +161,42 @@ def test_real_model_end_to_end(tmp_path, chelsea):
     assert Image.open(tmp_path / "cat_enhanced.png").size == (192, 192)
     report = json.loads((tmp_path / "cat.json").read_text())
     assert report["fidelity"]["action"] == "kept" and report["fidelity"]["ssim"] > 0.8
+
+
+def _values(metavar: str) -> list[str]:
+    """What a metavar such as ``auto|on|off|0-1`` advertises, as values to type ("0-1": three strengths)."""
+    return [v for token in metavar.split("|") for v in (("0", "0.5", "1") if token == "0-1" else (token,))]
+
+
+def test_stage_flags_advertise_exactly_what_the_library_accepts(tmp_path, photos, fake_model):
+    """For every registered stage option: each value `enhance --help` shows is accepted (through the
+    CLI too), each keyword the library accepts is shown, and nothing else passes (issue: --color said auto|off)."""
+    import typer.main
+
+    command = typer.main.get_command(app).commands["enhance"]  # type: ignore[attr-defined]
+    flags = {opt[2:]: p for p in command.params for opt in p.opts if opt.startswith("--")}
+    options = revive.api.stages().options()
+    shown = {name: flags[name] for name in options if name in flags}
+    assert {"faces", "denoise", "color", "deblur"} <= set(shown)
+    for name, option in options.items():
+        keywords = {a for a in option.accepts if a != "strength"}
+        clause = option.help.rsplit(":", 1)[-1]  # "auto, on (…) or off": the values the help's prose lists
+        assert {w for w in ("auto", "on", "off") if f" {w}" in f" {clause.replace(',', ' ')}"} == keywords, name
+        assert ("0..1" in clause) == ("strength" in option.accepts), name  # "a strength 0..1", "a creativity 0..1"
+        if name in shown:
+            assert shown[name].metavar == option.metavar and option.help in (shown[name].help or ""), name
+        advertised = _values(option.metavar)
+        assert keywords <= set(advertised) and ("0.5" in advertised) == ("strength" in option.accepts), name
+        for value in advertised:
+            revive.api.check_options(revive.api.EnhanceOptions.make(**{name: value}))
+        for value in {"auto", "on", "off", "0.5", "2"} - set(advertised):
+            with pytest.raises(revive.api.InvalidParameter, match=f"--{name} takes"):
+                revive.api.check_options(revive.api.EnhanceOptions.make(**{name: value}))
+    columns = {name: _values(flag.metavar) for name, flag in shown.items()}
+    for i in range(max(len(v) for v in columns.values())):
+        chosen = [f"--{name}={values[min(i, len(values) - 1)]}" for name, values in columns.items()]
+        result = invoke("enhance", photos[0], "--dry-run", *chosen)
+        assert result.exit_code == 0, (chosen, result.output)
+    for name in set(options) - set(shown):  # reached with --set (creative once clashed with an options field)
+        result = invoke("enhance", photos[0], "--dry-run", "--set", f"{name}=off")
+        assert result.exit_code == 0, (name, result.output)

@@ -295,7 +295,7 @@ def test_presets_follow_the_subject_and_the_user_overrides_them(coffee):
     china = np.asarray(Image.open(Path(__file__).parent / "data" / "masks" / "china.jpg").convert("RGB"))
     landscape = api.plan(china, api.EnhanceOptions(look="creative")).step("creative")
     assert landscape is not None and 0.5 <= landscape.params.creativity <= 0.7
-    chosen = api.EnhanceOptions(look="creative", creative=api.CreativeSettings(creativity=0.9, hdr=0.1))
+    chosen = api.EnhanceOptions(look="creative", generation=api.CreativeSettings(creativity=0.9, hdr=0.1))
     over = api.plan(coffee, chosen).step("creative")
     assert over is not None and over.params.creativity == 0.9 and over.params.hdr == 0.1
     assert api.plan(coffee, api.EnhanceOptions()).step("creative") is None  # never without being asked

@@ -108,3 +108,36 @@ def test_without_the_server_extra_serve_says_what_to_install(monkeypatch):
         api.serve(port=0)
     result = CliRunner().invoke(app, ["serve", "--port", "0"])
     assert result.exit_code == 1 and "revive-photo[server]" in result.output
+
+
+def test_serve_refuses_bad_engine_options_with_the_reason_before_serving(monkeypatch):
+    """LoadOptions' refusal (device, threads) is a usage error with its message, not a traceback or a 500 later."""
+    def never(*args, **kwargs):
+        raise AssertionError("the server started with options the engine refuses")
+
+    monkeypatch.setattr(api, "serve", never)
+    result = CliRunner().invoke(app, ["serve", "--port", "0", "--device", " "])
+    assert result.exit_code == 2, result.output
+    assert "device must be a name like auto, cpu or gpu" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_job_the_engine_refuses_fails_with_the_reason_not_an_internal_error():
+    """A device/precision refusal raised when the job loads its model (LoadOptions meets the runtime)
+    reaches the job's status and its result's 409 as the library's message."""
+    from _server import fake_engine, serving
+
+    class Refusing(type(fake_engine())):  # type: ignore[misc]
+        def load(self, name, options=None):
+            raise api.InvalidParameter("realesrgan models cannot run in half precision on cpu; leave half unset")
+
+    engine = Refusing(*fake_engine().models.values())
+    pixels = np.zeros((24, 24, 3), np.uint8)
+    with serving(engine) as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        job = client.post("/api/jobs", files={"image": ("p.png", png_bytes(pixels), "image/png")},
+                          data={"operation": "upscale"})
+        assert job.status_code == 202
+        with client.stream("GET", f"/api/jobs/{job.json()['id']}/events") as stream:
+            last = [line for line in stream.iter_lines() if line.startswith("data: ")][-1]
+        assert '"kind": "failed"' in last and "leave half unset" in last and "internal error" not in last
+        result = client.get(f"/api/jobs/{job.json()['id']}/result")
+        assert result.status_code == 409 and "leave half unset" in result.json()["error"]

@@ -90,7 +90,7 @@ __all__ = [
     "EnhanceResult", "ImageMeta", "ImageWriteError", "InvalidParameter", "Job", "JobEvent", "JobResult",
     "LoadOptions", "ModelSpec", "ModelStore", "Operation", "OperationRegistry", "OperationResult", "OutputOptions",
     "Photo", "Plan", "PrintSize", "ProcessingRecord", "ReviveError", "Sink", "Source", "StageContext", "StageInfo", "StageOption", "StageRecord",
-    "StageRegistry", "Step", "UpscaleParams", "WORTH_SAYING", "UpscaleRequest", "__version__", "check_options", "compare",
+    "StageRegistry", "Step", "UpscaleParams", "WORTH_SAYING", "estimate_seconds", "UpscaleRequest", "__version__", "check_options", "compare",
     "default_engine", "default_registry", "diagnose", "enhance", "expand_inputs", "file_jobs", "import_model",
     "normalize_format", "operations", "parse_memory", "plan", "process", "read", "record_of",
     "report_format", "request_from_fields", "run_job", "run_jobs", "side_by_side", "stages", "upscale", "write",
@@ -525,3 +525,15 @@ def check_creative_model(settings: CreativeSettings | None = None, *, engine: En
     s = settings or CreativeSettings()
     params = CreativeParams(diffusion_model=s.diffusion_model, config=s.config, controlnet=s.controlnet)
     _check_creative(params, StageContext(engine or default_engine()))
+
+
+# --- time estimates --------------------------------------------------------------------------------
+
+from .pipeline.estimate import plan_seconds as _plan_seconds  # noqa: E402
+
+
+def estimate_seconds(plan: Plan, engine: Engine | None = None) -> float:
+    """About how long ``plan`` (from :func:`plan`) takes on ``engine``'s CPU, from the costs its models
+    and stages declare: nothing is loaded or run (a GPU is faster than this). A run measures its model
+    on a sample tile instead, and says so before it starts when it will take over ``WORTH_SAYING`` s."""
+    return _plan_seconds(plan, engine or default_engine(), stages())

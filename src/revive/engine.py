@@ -39,6 +39,12 @@ def parse_memory(text: str) -> int:
     return int(value)
 
 
+def check_memory(memory: int | None) -> None:
+    """Refuse a memory budget no model can run in (None: a share of what is free)."""
+    if memory is not None and memory < MIN_MEMORY_BUDGET:
+        raise InvalidParameter(f"a memory budget below {MIN_MEMORY_BUDGET >> 20} MiB cannot run a model")
+
+
 class Engine:
     """Turns model names into loaded models (keeping the last few warm) under one memory budget.
 
@@ -58,8 +64,7 @@ class Engine:
         self.store = store or ModelStore()
         self.registry = registry if registry is not None else default_registry(self.store)  # an empty one is falsy
         self.options = options or LoadOptions()
-        if memory is not None and memory < MIN_MEMORY_BUDGET:
-            raise InvalidParameter(f"a memory budget below {MIN_MEMORY_BUDGET >> 20} MiB cannot run a model")
+        check_memory(memory)
         self.memory = memory
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._cache_size = cache_size

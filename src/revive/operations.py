@@ -318,7 +318,7 @@ def _upscale_tag(request: UpscaleRequest, context: StageContext) -> str:
 def _enhance_with(stages: StageRegistry) -> Callable[[Photo, EnhanceRequest, StageContext], OperationResult]:
     def run(photo: Photo, request: EnhanceRequest, context: StageContext) -> OperationResult:
         # a seed drawn now is in the plan, so the record holds the one that made the pixels
-        options = dataclasses.replace(request.options, creative=draw_seed(request.options.creative))
+        options = dataclasses.replace(request.options, generation=draw_seed(request.options.generation))
         result: EnhanceResult = enhance_photo(photo, check_settings(options, stages), context, stages=stages)
         details = {"steps": [s.stage for s in result.plan.steps], **result.to_dict()}
         return OperationResult(result.photo, enhance_records(result, stages), details, result.notes, result)
@@ -342,7 +342,7 @@ class CreativeRequest:
     def options(self) -> EnhanceOptions:
         """The autopilot's options for this request (``--look creative``, the seed drawn)."""
         return EnhanceOptions(scale=self.scale, model=self.upscaler, print_size=self.print_size, look="creative",
-                              creative=draw_seed(self.generation))
+                              generation=draw_seed(self.generation))
 
 
 # faces restored (when a face model is installed) and protected, the faithful upscale, its guard (added by the

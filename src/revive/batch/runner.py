@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._version import __version__
-from ..engine import Engine
+from ..engine import Engine, check_memory
 from ..errors import InvalidParameter, ReviveError
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..jobs import Job, file_jobs, normalize_format
 from ..models.download import sha256_file
+from ..models.loaders import LoadOptions
 from ..operations import OperationRegistry, default_operations
 from ..outputs import check_target, expand_inputs
 from .journal import STATE_DIR, FolderLock, Journal, JournalState, sweep_temporaries
@@ -64,6 +65,10 @@ class BatchOptions:
             raise InvalidParameter(f"workers must be at least 1, got {self.workers}")
         if self.retries < 0:
             raise InvalidParameter(f"retries must be 0 or more, got {self.retries}")
+        # What each worker's engine is built from, refused here: inside a pool worker a refusal read
+        # as "a worker process died" for every photo.
+        LoadOptions(device=self.device, threads=self.threads)
+        check_memory(self.memory)
         if self.ray_address is not None and self.engine != "ray":
             raise InvalidParameter("--ray-address needs --engine ray")
         from .ray_engine import check_address

@@ -13,8 +13,8 @@ from .. import api
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
-    _seconds,
     _short,
+    duration_text,
     err_console,
     error_line,
     fail,
@@ -110,7 +110,7 @@ class BatchDisplay:
             self._progress.start()
             self._task = self._progress.add_task("", total=event.total, rate="", eta="")
         rate = f"{event.per_minute:.1f}/min" if event.per_minute else ""
-        eta = f"ETA {_seconds(event.eta)}" if event.eta is not None else ""
+        eta = f"ETA {duration_text(event.eta)}" if event.eta is not None else ""
         label = escape(f"{event.failed} failed · {_short(event.name)}" if event.failed else _short(event.name))
         self._progress.update(self._task, description=label, completed=event.finished,  # type: ignore[arg-type]
                               rate=rate, eta=eta)

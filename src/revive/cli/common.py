@@ -105,7 +105,7 @@ class EventDisplay:
             self._task = self._progress.add_task("", total=None, eta="")
         where = f"[{event.index}/{event.total}] " if event.total > 1 else ""
         label = escape(f"{where}{_short(event.name)} · {event.phase or 'starting'}")
-        eta = f"ETA {_seconds(event.eta)}" if event.eta is not None else ""
+        eta = f"ETA {duration_text(event.eta)}" if event.eta is not None else ""
         if event.kind == "progress" and event.of:
             unit = "steps" if (event.phase or "").startswith("denoising") else "tiles"  # fill reports denoising steps
             label += f" ({event.done}/{event.of} {unit})"
@@ -115,7 +115,7 @@ class EventDisplay:
 
     def estimate(self, event: api.JobEvent) -> None:
         if event.eta is not None and event.eta >= api.WORTH_SAYING:
-            note_line(f"{event.name}: this will take about {_seconds(event.eta)} (estimated on a sample tile)")
+            note_line(f"{event.name}: this will take about {duration_text(event.eta)} (estimated on a sample tile)")
 
     def close(self) -> None:
         if self._progress is not None:
@@ -127,7 +127,7 @@ def _short(name: str, width: int = 40) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
-def _seconds(value: float) -> str:
+def duration_text(value: float) -> str:
     value = max(0.0, value)
     return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from .common import make_engine, out_console, parse_tile, prepare, print_json, run_command
+from .common import duration_text, make_engine, out_console, parse_tile, prepare, print_json, run_command
 from .options import (
     CONFIG,
     CONTROLNET,
@@ -36,6 +36,7 @@ from .options import (
     creative_settings,
     parse_pairs,
     parse_print,
+    stage_option,
 )
 
 
@@ -48,13 +49,13 @@ def enhance(
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", metavar="FACTOR", help="Upscale factor; default from the photo's size (1 = no upscaling).")] = None,  # noqa: UP045
     print_size: PRINT = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Upscale model (see 'revive models list'); default by content.")] = None,  # noqa: UP045
-    faces: Annotated[str, typer.Option(metavar="auto|on|off|0-1", help="Face restoration (needs a face model: revive models pull gfpgan-1.4); a number sets its strength.")] = "auto",
-    denoise: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Noise and JPEG cleanup: auto, off, or a strength.")] = "auto",
-    color: Annotated[str, typer.Option(metavar="auto|off", help="White balance, exposure and contrast.")] = "auto",
-    deblur: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Motion-blur removal.")] = "auto",
-    sky: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Grade a blown or dull sky.")] = "auto",
-    skin: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Warm or neutralise skin, nothing else.")] = "auto",
-    foliage: Annotated[str, typer.Option(metavar="auto|off|0-1", help="Lift foliage gently.")] = "auto",
+    faces: Annotated[str, stage_option("faces", "Needs a face model: revive models pull gfpgan-1.4.")] = "auto",
+    denoise: Annotated[str, stage_option("denoise")] = "auto",
+    color: Annotated[str, stage_option("color")] = "auto",
+    deblur: Annotated[str, stage_option("deblur")] = "auto",
+    sky: Annotated[str, stage_option("sky")] = "auto",
+    skin: Annotated[str, stage_option("skin")] = "auto",
+    foliage: Annotated[str, stage_option("foliage")] = "auto",
     color_reference: Annotated[Optional[Path], typer.Option("--color-reference", metavar="FILE", help="Match the colours of this photo.")] = None,  # noqa: UP045
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="OPTION=VALUE", help="Any stage option, e.g. --set denoise=0.4 (repeatable).")] = None,  # noqa: UP045
     look: Annotated[str, typer.Option(metavar="faithful|balanced|sharp|creative", help="How the upscale model is chosen and how strictly the guard holds it; creative: then diffusion adds detail (marked as generated).")] = "faithful",
@@ -97,7 +98,7 @@ def enhance(
                                        model=gen_model, config=config, controlnet=controlnet)
         options = api.EnhanceOptions.make(scale=scale, model=model, strength=strength, look=look, tile=parse_tile(tile),
                                           print_size=parse_print(print_size), color_reference=color_reference,
-                                          creative=generation, **{k: v for k, v in chosen.items() if v != "auto"})
+                                          generation=generation, **{k: v for k, v in chosen.items() if v != "auto"})
         request = api.EnhanceRequest(api.check_options(options))
         if not dry_run and (look == "creative" or chosen.get("creative", "off") not in ("off", "auto")):
             api.check_creative_model(generation, engine=engine)  # weights and extra, before any file
@@ -144,11 +145,15 @@ def _dry_run(jobs: list[api.Job], request: api.EnhanceRequest, engine: api.Engin
             failures += 1
             error_line(str(err), job.source.name)
             continue
+        seconds = api.estimate_seconds(plan, engine)
         if json_lines:
-            print_json({"input": job.source.name, "output": sink, "dry_run": True, **plan.to_dict()})
+            print_json({"input": job.source.name, "output": sink, "dry_run": True, **plan.to_dict(),
+                        "estimated_seconds": round(seconds, 1)})
             continue
         out_console.print(f"{job.source.name} → {sink}  (dry run: nothing written)", markup=False)
         out_console.print("  " + plan.explain().replace("\n", "\n  "), markup=False)
+        out_console.print(f"  time: about {duration_text(seconds)} on this computer's CPU (from declared costs)",
+                          markup=False)
         out_console.print()
     return EXIT_FAILED if failures else EXIT_OK
 

@@ -29,6 +29,13 @@ QUIET = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progr
 JSON = Annotated[bool, typer.Option("--json", metavar="", help="One JSON line per photo.")]
 
 
+def stage_option(name: str, note: str = "") -> typer.models.OptionInfo:
+    """A stage's knob in ``enhance`` (``--color``): metavar and help come from the stage's own
+    ``StageOption``, so what --help advertises is what the library accepts (a test checks both ways)."""
+    option = api.stages().options()[name]
+    return typer.Option(f"--{name}", metavar=option.metavar, help=f"{option.help} {note}".strip())
+
+
 def parse_print(value: str | None) -> api.PrintSize | None:
     return None if value is None else api.PrintSize.parse(value)
 

@@ -35,9 +35,10 @@ _WAIFU2X_SOURCE = "https://github.com/nagadomi/waifu2x (ncnn conversion shipped 
 _WAIFU2X_PARAM = ("66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9", 1057)
 _WAIFU2X_IO = (("input", "Input1"), ("output", "Eltwise4"), ("pad", "7"))
 _WAIFU2X_MEMORY = (("bytes_per_pixel", "10240"),)  # bench/_memory.py, first run: 9.2–10.2 KB/px on 160–256 px
-# What a model costs on the CPU: thread-seconds per input megapixel (bench/model_cost.py on this
-# project's 2-core machine under load; one 128-px tile): the time estimate scales it by pixels,
-# passes and threads.
+# What a model costs on the CPU: thread-seconds per input megapixel (bench/model_cost.py, one 128-px
+# tile, on this project's 2-core machine at load 1.0; DAT-light's, not in the wheel, are from an
+# earlier run under heavy load, which read x4plus 4.8x slower): the time estimate's prior scales it by
+# pixels, passes and threads.
 def _cost(thread_seconds_per_mp: float) -> tuple[tuple[str, str], ...]:
     return (("cpu_seconds_per_mp", f"{thread_seconds_per_mp:g}"),)
 
@@ -69,7 +70,7 @@ def _waifu2x(level: int | None, bin_sha: str, gains: tuple[tuple[str, str], ...]
         content="photo",
         description=f"waifu2x photo ×2: faithful, small and fast; {does}. " + _WAIFU2X_SOURCE,
         embedded=True,
-        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + _cost(20) + gains + ((("restores", "jpeg"),) if level else ()),
+        options=_WAIFU2X_IO + _WAIFU2X_MEMORY + _FIDELITY + _cost(7) + gains + ((("restores", "jpeg"),) if level else ()),
     )
 
 
@@ -97,7 +98,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         description="Real-ESRGAN x4plus: general photos, removes blur, noise and JPEG damage. " + _REALESRGAN_SOURCE,
         embedded=True,
         # gains on 6 of the 12 photos (astronaut, chelsea, coffee, rocket, ihc, grass): it runs 90× slower here
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _GAN + _cost(1800) + _gains(-2.14, -1.66, -0.60, 1.91),
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _GAN + _cost(377) + _gains(-2.14, -1.66, -0.60, 1.91),
     ),
     ModelSpec(
         name="realesrgan-x4plus-anime",
@@ -114,7 +115,7 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         content="anime",
         description="Real-ESRGAN x4plus-anime: illustrations and anime art. " + _REALESRGAN_SOURCE,
         embedded=True,
-        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _cost(550),
+        options=_NCNN_IO + _RESTORES + _ESRGAN_MEMORY + _cost(118),
     ),
     *(
         ModelSpec(
@@ -132,9 +133,9 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
             options=_NCNN_IO + _COMPACT_MEMORY + _cost(cost),
         )
         for s, psha, psize, cost in (
-            (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216, 11),
-            (3, "584a43e429188c159ef8e42191ef5a5fd1d2e3b17398e5cee6089726dec879c7", 3216, 15),
-            (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119, 23),
+            (2, "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224", 3216, 8),
+            (3, "584a43e429188c159ef8e42191ef5a5fd1d2e3b17398e5cee6089726dec879c7", 3216, 8),
+            (4, "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682", 3119, 8),
         )
     ),
     *WAIFU2X_MODELS,

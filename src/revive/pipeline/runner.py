@@ -188,7 +188,7 @@ def enhance_photo(
     if context.expect is not None:
         from .estimate import announce_estimate
 
-        announce_estimate(plan.steps, photo, context)
+        announce_estimate(plan.steps, photo, context, registry)
     return run_plan(photo, plan, context, stages=registry, on_event=on_event,
                     diagnosis_seconds=time.perf_counter() - started)
 

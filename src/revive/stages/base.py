@@ -83,6 +83,11 @@ class StageOption:
     help: str
     accepts: tuple[SettingKind, ...] = ("auto", "off")
 
+    @property
+    def metavar(self) -> str:
+        """What a front end shows for it, from what it accepts: ``auto|on|off|0-1``."""
+        return "|".join("0-1" if a == "strength" else a for a in self.accepts)
+
     def parse(self, value: str | float) -> Setting:
         """Text or a number → a valid setting, or an error that lists what it takes."""
         text = str(value).strip().lower()

@@ -253,7 +253,7 @@ def plan_color(ctx: PlanContext) -> list[Step]:
 
 STAGE = StageInfo(
     name="color", params_type=ColorParams, build=ColorStage, phase=50, option=COLOR_OPTION,
-    seconds_per_mp=0.8,
+    seconds_per_mp=0.21,
     summary="white balance, exposure and contrast from the diagnosis",
     plan=plan_color,
 )

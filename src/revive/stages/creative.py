@@ -325,7 +325,7 @@ def plan_creative(ctx: PlanContext) -> list[Step]:
     wanted = setting not in ("auto", "off") or (setting == "auto" and ctx.options.look == "creative")
     if not wanted:
         return []
-    settings = ctx.options.creative
+    settings = ctx.options.generation
     if isinstance(setting, float):
         settings = replace(settings, creativity=setting)
     preset = preset_for(ctx)

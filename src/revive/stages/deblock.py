@@ -168,7 +168,7 @@ def classical_deblock(reference: Photo, result: Photo | None, params: DeblockPar
 
 STAGE = StageInfo(
     name="deblock", params_type=DeblockParams, build=DeblockStage, phase=11, option=CLEANUP_OPTION,
-    seconds_per_mp=0.6,
+    seconds_per_mp=0.22,
     summary="JPEG deblocking: a store model, else DCT thresholding at the estimated quality",
     runs_model=has_model, counterpart=classical_deblock, plan=plan_deblock,
     describe_plain=lambda p: f"deblock with {describe_classical(p)}",

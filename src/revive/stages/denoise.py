@@ -219,7 +219,7 @@ def describe_classical(params: Any) -> str:
 
 STAGE = StageInfo(
     name="denoise", params_type=DenoiseParams, build=DenoiseStage, phase=12, option=CLEANUP_OPTION,
-    seconds_per_mp=4.0,
+    seconds_per_mp=0.72,
     summary="noise removal: a store model, else non-local means tuned to the measured noise",
     runs_model=has_model, counterpart=classical_denoise, plan=plan_denoise,
     describe_plain=lambda p: f"denoise with {describe_classical(p)}",

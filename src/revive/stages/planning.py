@@ -160,7 +160,8 @@ class EnhanceOptions:
         "advanced": True, "help": "A reference photo whose colours to match"})
     look: Look = field(default="faithful", metadata={  # how the upscale model is chosen and how strictly the guard holds it
         "help": "faithful, balanced, sharp or creative (generated detail, marked as such)"})
-    creative: CreativeSettings = CreativeSettings()  # used by --look creative
+    # used by --look creative; not named "creative", which is the creative stage's setting (--set creative=0.5)
+    generation: CreativeSettings = CreativeSettings()
     settings: tuple[tuple[str, Setting], ...] = ()
 
     def __post_init__(self) -> None:
