@@ -107,6 +107,7 @@ def test_upscale_creative_through_the_cli_writes_a_marked_generated_output(tiny,
     assert step.params["prompt"] == "a cat" and step.params["resemblance"] is not None
     assert step.params["diffusion_model"] == base.name and step.params["controlnet"] == controlnet.name  # no paths
     assert [s.name for s in record.stages][:2] == ["upscale", "fidelity"]  # the faithful upscale came first
+    assert any(n.startswith("detail generated on the CPU") for n in summary["notes"])
 
 
 def test_enhance_look_creative_plans_and_runs_the_generative_step(tiny, home, small_cat, tmp_path):

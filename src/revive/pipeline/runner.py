@@ -144,6 +144,7 @@ def run_plan(
         if not isinstance(step.params, FidelityParams):
             registry.get(step.stage)
     tracks = Tracks(input=photo, result=photo, reference=photo)
+    noted = len(context.notes)  # the stages' own notes from here on join the result's
     timings: list[StageTiming] = []
     if diagnosis_seconds is not None:
         timings.append(StageTiming("diagnose", diagnosis_seconds))
@@ -168,7 +169,7 @@ def run_plan(
     result = tracks.result
     p, s = versus_input(photo, result) if result is not photo else (None, None)
     return EnhanceResult(result, plan.diagnosis, plan, tuple(timings), tracks.fidelity,
-                         (*plan.notes, *tracks.notes), p, s)
+                         (*plan.notes, *context.notes[noted:], *tracks.notes), p, s)
 
 
 def enhance_photo(

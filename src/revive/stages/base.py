@@ -40,10 +40,15 @@ class StageContext:
     cancel: CancelFn | None = None
     announce: Callable[[str], None] | None = None  # a phase begins ("loading realesrgan-x4plus", "diagnosing")
     expect: Callable[[float], None] | None = None  # the run is expected to take this many seconds
+    notes: list[str] = field(default_factory=list)  # what a stage found worth telling the user (see note())
 
     def say(self, phase: str) -> None:
         if self.announce is not None:
             self.announce(phase)
+
+    def note(self, text: str) -> None:
+        """Tell the user something about this run (it joins the result's notes: "generated on the CPU …")."""
+        self.notes.append(text)
 
     def load_model(self, name: str) -> ImageModel:
         """A model by name, loaded with the engine's device and threads."""
