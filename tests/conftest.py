@@ -100,3 +100,14 @@ def group_photo_u8() -> np.ndarray:
     canvas[6:506, 520:947] = cv2.resize(portrait_u8("grace_hopper.jpg"), (427, 500), interpolation=cv2.INTER_AREA)
     canvas[280:480, 950:1150] = cv2.resize(portrait_u8("hopper.jpg"), (200, 200), interpolation=cv2.INTER_CUBIC)
     return canvas
+
+
+@pytest.fixture
+def ctrl_c():
+    """Python's own SIGINT handler for a test that presses Ctrl-C in its own process: a suite started in the
+    background inherits SIGINT ignored, and then no KeyboardInterrupt would ever come (the test would wait forever)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -139,7 +139,7 @@ def test_ctrl_c_during_the_test_run_kills_it_and_leaves_nothing(tmp_path: Path, 
     assert tree(tmp_path) == before
 
 
-def test_ctrl_c_stops_an_endless_graph_at_run_time(tmp_path: Path) -> None:
+def test_ctrl_c_stops_an_endless_graph_at_run_time(tmp_path: Path, ctrl_c: None) -> None:
     """onnxruntime runs beside the caller and is told to terminate; Ctrl-C returns at once."""
     pytest.importorskip("onnxruntime")
     from revive.models.loaders import LoadOptions, get_loader
@@ -148,16 +148,10 @@ def test_ctrl_c_stops_an_endless_graph_at_run_time(tmp_path: Path) -> None:
     path = endless_model(tmp_path / "forever.onnx")
     spec = ModelSpec("forever", "denoise", "onnx", "ONNX graph", 1, (ModelFile(path.name, "0" * 64),), "MIT")
     model = get_loader("onnx")(spec, [path], LoadOptions(device="cpu"))
-    # Ctrl-C reaches Python only through its own handler: a process started in the background inherits
-    # SIGINT ignored, and interrupt_main() then does nothing (the endless graph would run forever)
-    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, __import__("_thread").interrupt_main)
-    try:
-        timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            model(np.zeros((16, 16, 3), np.float32))
-    finally:
-        signal.signal(signal.SIGINT, handler)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        model(np.zeros((16, 16, 3), np.float32))
     assert not [t for t in threading.enumerate() if t.name == "revive-onnx" and t.is_alive()]  # ended, not orphaned
 
 

@@ -145,7 +145,7 @@ def test_facade_diagnose_and_compare(astronaut):
     assert 20 < blurred.psnr < 35 and 0.4 < blurred.ssim < 0.95
 
 
-def test_ctrl_c_interrupts_a_tile_at_once(astronaut):
+def test_ctrl_c_interrupts_a_tile_at_once(astronaut, ctrl_c):
     """KeyboardInterrupt reaches the caller while ncnn is still working on a tile, not minutes later."""
     import signal
     import threading
