@@ -164,6 +164,14 @@ def _to_photo(image: Any) -> Photo:
     return source.read()
 
 
+def _apply(image: ImageT, request: Any, engine: Engine | None, progress: StageProgressFn | None = None,
+           cancel: CancelFn | None = None) -> ImageT:
+    """Run the operation that takes ``request`` on ``image``; the result in the caller's own currency."""
+    result = operations().for_request(request).run(_to_photo(image), request, _context(engine, progress, cancel))
+    assert result.photo is not None  # image operations always return a photo
+    return _like(result.photo, image)  # type: ignore[no-any-return]
+
+
 def _like(photo: Photo, original: Any) -> Any:
     """Return the result in the caller's own currency."""
     if isinstance(original, np.ndarray):
@@ -352,18 +360,14 @@ def relight(image: ImageT, *, light: str = "left", strength: float = 0.5, fill: 
     """A soft key light on the subject from ``light`` (left, right, top, bottom or "x,y" fractions of the
     frame) and an optional ``fill``; highlights are never clipped. Returns the kind of object it was given."""
     request = RelightRequest(RelightParams(light=light, strength=strength, fill=fill))
-    result = operations().get("relight").run(_to_photo(image), request, _context(engine))
-    assert result.photo is not None
-    return _like(result.photo, image)  # type: ignore[no-any-return]
+    return _apply(image, request, engine)
 
 
 def color_transfer(image: ImageT, reference: str | os.PathLike[str], *, strength: float = 0.8,
                    engine: Engine | None = None) -> ImageT:
     """The colours of the photo at ``reference`` given to ``image`` (Lab histogram matching, scikit-image)."""
     request = ColorTransferRequest(ColorTransferParams(Path(reference), strength))
-    result = operations().get("color-transfer").run(_to_photo(image), request, _context(engine))
-    assert result.photo is not None
-    return _like(result.photo, image)  # type: ignore[no-any-return]
+    return _apply(image, request, engine)
 
 
 # --- erase and fill: mask-based removal and prompt-driven generative fill ---------------------------
@@ -474,9 +478,7 @@ def restore_faces(
     """
     params = FaceParams(model=model or DEFAULT_FACE_MODEL, strength=strength, fidelity=fidelity, min_size=min_size)
     request = FacesRequest(params, upscale=upscale, upscale_model=upscale_model or DEFAULT_UPSCALE_MODEL)
-    result = operations().get("faces").run(_to_photo(image), request, _context(engine, progress, cancel))
-    assert result.photo is not None  # the faces operation always returns a photo
-    return _like(result.photo, image)  # type: ignore[no-any-return]
+    return _apply(image, request, engine, progress, cancel)
 
 
 # --- generative upscaling --------------------------------------------------------------------------
@@ -514,9 +516,7 @@ def creative_upscale(
                                 negative_prompt=negative_prompt, seed=seed, steps=steps, diffusion_model=model,
                                 controlnet=controlnet)
     request = CreativeRequest(scale=scale, generation=settings)
-    result = operations().get("creative").run(_to_photo(image), request, _context(engine, progress, cancel))
-    assert result.photo is not None  # the creative operation always returns a photo
-    return _like(result.photo, image)  # type: ignore[no-any-return]
+    return _apply(image, request, engine, progress, cancel)
 
 
 def check_creative_model(settings: CreativeSettings | None = None, *, engine: Engine | None = None) -> None:
