@@ -121,14 +121,19 @@ def locate(model: str | None, store_models: Path, kind: WeightsKind = INPAINTING
         if (default / "model_index.json").is_file():
             return default
         raise ModelNotFound(kind.missing(store_models))
-    path = Path(model).expanduser()
-    if path.exists():
-        return path
-    stored = store_models / model
-    if stored.exists():
-        return stored
+    found = find_named(model, store_models)
+    if found is not None:
+        return found
     raise ModelNotFound(f"no model at {model!r} (not a path, nor a folder in {store_models}); "
                         + kind.missing(store_models))
+
+
+def find_named(name: str, store_models: Path) -> Path | None:
+    """What ``name`` names: a file or folder on this computer, else a folder in the store's models folder."""
+    for candidate in (Path(name).expanduser(), store_models / name):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def import_diffusers(command: str = "revive fill") -> Any:

@@ -122,12 +122,17 @@ class Refiner(LoadedPipeline):
     def model_calls(self, height: int, width: int, generation: Generation) -> int:
         """UNet evaluations a refinement of an image this size makes (what progress counts)."""
         h, w = (-(-side // self.multiple) * self.multiple // self.vae_scale for side in (height, width))
-        tiles = len(tile_starts(h, self.latent_tile, self._overlap())) * len(tile_starts(w, self.latent_tile, self._overlap()))
-        return tiles * len(self._timesteps(generation)[0])
+        return len(self._boxes(h, w)) * len(self._timesteps(generation)[0])
 
     def _overlap(self) -> int:
         overlap = round(self.latent_tile * TILE_OVERLAP)
         return overlap - overlap % self.latent_multiple
+
+    def _boxes(self, lh: int, lw: int) -> list[tuple[int, int, int, int]]:
+        """The latent tiles (top, left, height, width) covering a latent of ``lh``×``lw``."""
+        tile, overlap = self.latent_tile, self._overlap()
+        return [(y, x, min(tile, lh), min(tile, lw)) for y in tile_starts(lh, tile, overlap)
+                for x in tile_starts(lw, tile, overlap)]
 
     def _timesteps(self, generation: Generation) -> tuple[list[Any], Any]:
         from diffusers import DDIMScheduler
@@ -194,9 +199,8 @@ class Refiner(LoadedPipeline):
         _, channels, lh, lw = latents.shape
         noise = torch.from_numpy(seeded_noise(g.seed, channels, lh, lw))[None].to(device, dtype)
         latents = scheduler.add_noise(latents, noise, timesteps[0].reshape(1))
-        tile, overlap = self.latent_tile, self._overlap()
-        boxes = [(y, x, min(tile, lh), min(tile, lw)) for y in tile_starts(lh, tile, overlap)
-                 for x in tile_starts(lw, tile, overlap)]
+        overlap = self._overlap()
+        boxes = self._boxes(lh, lw)
         weights = [torch.from_numpy(tile_weight(th, tw, overlap, (y > 0, y + th < lh, x > 0, x + tw < lw))).to(device, dtype)
                    for y, x, th, tw in boxes]
         total, done = len(boxes) * len(timesteps), 0

@@ -39,7 +39,7 @@ from ..colorimetry import downscale
 from ..errors import InvalidParameter
 from ..types import Photo
 from .base import StageContext, StageInfo, StageOption
-from .planning import MAX_SEED, CreativeSettings, PlanContext, Step, check_generation
+from .planning import CreativeSettings, PlanContext, Step, check_generation, check_unit
 
 if TYPE_CHECKING:
     from ..models.refiner import Refiner
@@ -92,9 +92,7 @@ class CreativeParams:
 
     def __post_init__(self) -> None:
         for name in ("creativity", "resemblance", "hdr"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise InvalidParameter(f"{name} takes 0 to 1, got {value}")
+            check_unit(name, getattr(self, name))
         if not (math.isfinite(self.factor) and self.factor > 0):
             raise InvalidParameter(f"factor must be positive, got {self.factor}")
         check_generation(self.steps, self.guidance, self.seed, self.negative_prompt)
@@ -187,35 +185,21 @@ def face_protection(pixels: np.ndarray) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0)
 
 
-@dataclass(frozen=True)
-class Refined:
-    photo: Photo
-    seed: int
-    model: str | None  # None: nothing was generated (creativity 0)
-    controlnet: str | None
-    device: str
-    seconds: float
-    faces_protected: float  # share of the picture held to the faithful upscale as face
-    memory: str
-
-
-def refine(photo: Photo, params: CreativeParams, context: StageContext) -> Refined:
+def refine(photo: Photo, params: CreativeParams, context: StageContext) -> Photo:
     """``photo`` (a faithful upscale) with generated detail, as ``params`` sets it."""
     from ..models.refiner import Generation
 
     seed = params.seed if params.seed is not None else secrets.randbelow(2**32)
-    started = time.perf_counter()
     faithful = photo.rgb() if not photo.is_gray else np.repeat(photo.pixels, 3, axis=2)
     if params.creativity == 0:  # nothing to generate: no model is loaded
-        result = hdr_detail(faithful, params.hdr, params.factor)
-        return Refined(_as_photo(photo, result), seed, None, None, "none", time.perf_counter() - started, 0.0,
-                       "no model run")
-    refiner, base, controlnet = load(params, context)
+        return _as_photo(photo, hdr_detail(faithful, params.hdr, params.factor))
+    refiner = load(params, context)
     generation = Generation(params.prompt or DEFAULT_PROMPT,
                             params.negative_prompt or (DEFAULT_NEGATIVE if params.guidance > 1 else ""),
                             seed, params.steps, params.strength, params.guidance, MAX_CONTROL * params.resemblance)
     calls = refiner.model_calls(photo.height, photo.width, generation)
     context.say(f"generating detail: {calls} model calls at {refiner.native} px tiles on {refiner.device}")
+    started = time.perf_counter()
     generated = refiner(faithful, generation, on_step=_progress(context), cancel=context.cancel)
     result = hdr_detail(lock_low_frequencies(generated, faithful, params.lock_sigma), params.hdr, params.factor)
     protected = 0.0
@@ -230,8 +214,7 @@ def refine(photo: Photo, params: CreativeParams, context: StageContext) -> Refin
         context.note(f"the diffusion model needs more memory than the budget; it ran anyway ({refiner.plan.describe()})")
     if protected:
         context.note(f"faces kept as the faithful upscale had them ({protected:.0%} of the picture), not re-imagined")
-    return Refined(_as_photo(photo, result), seed, params.model, None if controlnet is None else controlnet.name,
-                   refiner.device, seconds, protected, refiner.plan.describe())
+    return _as_photo(photo, result)
 
 
 def _as_photo(photo: Photo, rgb: np.ndarray) -> Photo:
@@ -258,7 +241,7 @@ def _progress(context: StageContext) -> Callable[[int, int], None]:
 
 
 def _paths(params: CreativeParams, context: StageContext) -> tuple[Path, Path | None, Path | None]:
-    from ..models.diffusion import check_source, locate
+    from ..models.diffusion import check_source, find_named, locate
     from ..models.refiner import BASE_WEIGHTS, DEFAULT_CONTROLNET
 
     models_dir = context.engine.store.models_dir
@@ -271,10 +254,8 @@ def _paths(params: CreativeParams, context: StageContext) -> tuple[Path, Path | 
         default = models_dir / DEFAULT_CONTROLNET
         controlnet = default if (default / "config.json").is_file() else None
     else:
-        controlnet = Path(params.controlnet).expanduser()
-        if not controlnet.exists():
-            controlnet = models_dir / params.controlnet
-        if not controlnet.exists():
+        controlnet = find_named(params.controlnet, models_dir)
+        if controlnet is None:
             raise InvalidParameter(f"no ControlNet at {params.controlnet!r} (not a path, nor a folder in {models_dir})")
     return base, config, controlnet
 
@@ -288,16 +269,15 @@ def check_ready(params: CreativeParams, context: StageContext) -> None:
     import_diffusers(COMMAND)
 
 
-def load(params: CreativeParams, context: StageContext) -> tuple[Refiner, Path, Path | None]:
+def load(params: CreativeParams, context: StageContext) -> Refiner:
     from ..models.refiner import load_refiner
 
     engine = context.engine
     base, config, controlnet = _paths(params, context)
     key = ("refiner", str(base.resolve()), str(config), str(controlnet), engine.options, engine.memory)
     context.say(f"loading {base.name}" + (f" with {controlnet.name}" if controlnet else ""))
-    refiner = engine.keep(key, lambda: load_refiner(base, config, controlnet, engine.options, engine.memory,
-                                                    engine.memory_budget))
-    return refiner, base, controlnet
+    return engine.keep(key, lambda: load_refiner(base, config, controlnet, engine.options, engine.memory,
+                                                 engine.memory_budget))
 
 
 class CreativeStage:
@@ -307,7 +287,7 @@ class CreativeStage:
         self.params = params
 
     def run(self, photo: Photo, context: StageContext) -> Photo:
-        return refine(photo, self.params, context).photo
+        return refine(photo, self.params, context)
 
 
 # --- in the autopilot -----------------------------------------------------------------------------
@@ -359,4 +339,4 @@ STAGE = StageInfo(
     describe_plain=lambda params: "no generated detail", generative=True,
 )
 
-__all__ = ["CreativeParams", "MAX_SEED", "Preset", "draw_seed", "plan_creative", "refine"]
+__all__ = ["CreativeParams", "Preset", "draw_seed", "plan_creative", "refine"]

@@ -9,7 +9,6 @@ generated in the output's record.
 from __future__ import annotations
 
 import itertools
-import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -18,15 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import Engine
-from ..errors import InvalidParameter
 from ..masks import Boxes, MaskInput, WorkSize, default_grow, fill_photo, photo_mask, plan_fill
 from ..models.diffusion import DEFAULT_FILL_MODEL, Inpainter
 from ..types import Photo
 from .base import NAME_ONLY, StageContext, StageInfo
 from .erase import check_fill_settings
-
-MAX_STEPS = 500
-MAX_SEED = 2**63 - 1
+from .planning import check_generation
 
 
 @dataclass(frozen=True)
@@ -55,18 +51,7 @@ class FillParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", Boxes(self.boxes))
         check_fill_settings(self.grow, self.context)
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise InvalidParameter(f"steps takes 1 to {MAX_STEPS}, got {self.steps}")
-        if not (math.isfinite(self.guidance) and 0.0 <= self.guidance <= 50.0):
-            raise InvalidParameter(f"guidance takes 0 to 50, got {self.guidance}")
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise InvalidParameter(f"seed takes 0 to {MAX_SEED}, got {self.seed}")
-        if self.negative_prompt.strip() and self.guidance <= 1.0:
-            raise InvalidParameter(
-                f"a negative prompt works only with guidance above 1 (got --guidance {self.guidance:g}, at which "
-                "classifier-free guidance is off and the negative prompt would be silently ignored); raise --guidance "
-                "(7.5 is usual) or drop --negative-prompt"
-            )
+        check_generation(self.steps, self.guidance, self.seed, self.negative_prompt, usual_guidance=7.5)
 
 
 @dataclass(frozen=True)

@@ -77,12 +77,14 @@ class PrintSize:
         return f"{self.width_in * 2.54:.1f}×{self.height_in * 2.54:.1f} cm at {self.dpi:g} dpi"
 
 
-def _unit(name: str, value: float | None) -> None:
+def check_unit(name: str, value: float | None) -> None:
+    """A slider's value: 0..1 (None: not set)."""
     if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise InvalidParameter(f"{name} takes 0 to 1, got {value}")
 
 
-def check_generation(steps: int, guidance: float, seed: int | None, negative_prompt: str) -> None:
+def check_generation(steps: int, guidance: float, seed: int | None, negative_prompt: str,
+                     usual_guidance: float = 5.0) -> None:
     """What every diffusion request must hold (fill, generative upscaling)."""
     if not 1 <= steps <= MAX_STEPS:
         raise InvalidParameter(f"steps takes 1 to {MAX_STEPS}, got {steps}")
@@ -94,7 +96,7 @@ def check_generation(steps: int, guidance: float, seed: int | None, negative_pro
         raise InvalidParameter(
             f"a negative prompt works only with guidance above 1 (got --guidance {guidance:g}, at which "
             "classifier-free guidance is off and the negative prompt would be silently ignored); raise --guidance "
-            "or drop --negative-prompt"
+            f"({usual_guidance:g} is usual) or drop --negative-prompt"
         )
 
 
@@ -130,7 +132,7 @@ class CreativeSettings:
 
     def __post_init__(self) -> None:
         for name in ("creativity", "hdr", "resemblance"):
-            _unit(name, getattr(self, name))
+            check_unit(name, getattr(self, name))
         check_generation(self.steps, self.guidance, self.seed, self.negative_prompt)
 
 
